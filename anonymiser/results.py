@@ -1,0 +1,241 @@
+"""Small frozen result types shared by every stage.
+
+Boxes are integer pixels in the oriented (displayed) image: ``x, y`` top-left, ``w, h`` size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from anonymiser.errors import ExitCode
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @classmethod
+    def from_xyxy(cls, x1: float, y1: float, x2: float, y2: float) -> Box:
+        x, y = int(round(x1)), int(round(y1))
+        return cls(x, y, max(1, int(round(x2)) - x), max(1, int(round(y2)) - y))
+
+    @property
+    def x2(self) -> int:
+        return self.x + self.w
+
+    @property
+    def y2(self) -> int:
+        return self.y + self.h
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return self.x + self.w / 2, self.y + self.h / 2
+
+    def intersection(self, other: Box) -> int:
+        iw = min(self.x2, other.x2) - max(self.x, other.x)
+        ih = min(self.y2, other.y2) - max(self.y, other.y)
+        return max(0, iw) * max(0, ih)
+
+    def iou(self, other: Box) -> float:
+        inter = self.intersection(other)
+        union = self.area + other.area - inter
+        return inter / union if union else 0.0
+
+    def scaled(self, factor: float) -> Box:
+        """Grow (or shrink) about the centre by ``factor`` in each direction."""
+        cx, cy = self.centre
+        w, h = self.w * factor, self.h * factor
+        return Box.from_xyxy(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+    def clipped(self, width: int, height: int) -> Box:
+        x1, y1 = min(max(self.x, 0), width), min(max(self.y, 0), height)
+        x2, y2 = min(max(self.x2, 0), width), min(max(self.y2, 0), height)
+        return Box(x1, y1, max(0, x2 - x1), max(0, y2 - y1))
+
+    def as_list(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+
+class Kind(StrEnum):
+    FACE = "face"
+    TEXT = "text"
+
+
+class Action(StrEnum):
+    BLURRED = "blurred"
+    KEPT = "kept"
+
+
+class Reason(StrEnum):
+    """Why a region was blurred or kept. Values appear in reports: keep them stable."""
+
+    CONSENT = "consent"  # kept: identified pupil with consent for this use
+    NOT_IDENTIFIED = "not-identified"
+    NO_CONSENT = "no-consent"
+    WITHDRAWN = "withdrawn"
+    CONSENT_OTHER_YEAR = "consent-other-year"
+    NOT_ON_LOG = "not-on-consent-log"
+    NO_BIOMETRIC_CONSENT = "no-biometric-consent"
+    AMBIGUOUS_MATCH = "ambiguous-match"
+    TOO_SMALL = "too-small-to-identify"
+    NO_CONSENT_LOG = "no-consent-log"
+    PUPIL_NAME = "pupil-name"  # text: matches a roster name
+    ALL_TEXT = "all-text"  # text: --text all
+    NOT_A_NAME = "not-a-name"  # text kept: matches no roster name
+
+
+class MatchStatus(StrEnum):
+    MATCHED = "matched"
+    AMBIGUOUS = "ambiguous"
+    UNKNOWN = "unknown"
+    TOO_SMALL = "too-small"
+    NOT_MATCHED = "not-matched"  # no matcher, or no one enrolled
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One thing found in an image, before any decision."""
+
+    kind: Kind
+    box: Box
+    score: float
+    source: str  # which detector found it
+    landmarks: tuple[tuple[float, float], ...] = ()
+    polygon: tuple[tuple[float, float], ...] = ()  # text: the rotated outline
+    text: str | None = None  # OCR text; never written to a report
+
+
+@dataclass(frozen=True, slots=True)
+class FaceMatch:
+    """What face matching said about one face."""
+
+    status: MatchStatus
+    pupil_id: str | None = None
+    distance: float | None = None
+    second_distance: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NameMatch:
+    """What name matching said about one text line."""
+
+    is_name: bool
+    pupil_id: str | None = None
+    score: float = 0.0
+    form: str | None = None  # e.g. "full", "first", "surname"
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A detection with its decision: what the report lists per region."""
+
+    kind: Kind
+    box: Box
+    score: float
+    action: Action
+    reason: Reason
+    pupil_id: str | None = None
+    source: str = ""
+    text_matched: str | None = None  # "name", "other" for text regions
+    polygon: tuple[tuple[float, float], ...] = ()
+
+    def as_report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": str(self.kind),
+            "box": self.box.as_list(),
+            "score": round(float(self.score), 3),
+            "pupil_id": self.pupil_id,
+            "action": str(self.action),
+            "reason": str(self.reason),
+        }
+        if self.kind is Kind.TEXT:
+            out["text_matched"] = self.text_matched
+        if self.source:
+            out["detector"] = self.source
+        return out
+
+
+class Status(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageResult:
+    source: str
+    output: str | None
+    status: Status
+    width: int = 0
+    height: int = 0
+    needs_review: bool = False
+    metadata_removed: tuple[str, ...] = ()
+    regions: tuple[Region, ...] = ()
+    error: str | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def faces_blurred(self) -> int:
+        return sum(1 for r in self.regions if r.kind is Kind.FACE and r.action is Action.BLURRED)
+
+    @property
+    def texts_blurred(self) -> int:
+        return sum(1 for r in self.regions if r.kind is Kind.TEXT and r.action is Action.BLURRED)
+
+    @property
+    def faces_kept(self) -> int:
+        return sum(1 for r in self.regions if r.kind is Kind.FACE and r.action is Action.KEPT)
+
+    def as_report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "source": self.source,
+            "output": self.output,
+            "status": str(self.status),
+            "width": self.width,
+            "height": self.height,
+            "needs_review": self.needs_review,
+            "metadata_removed": list(self.metadata_removed),
+            "regions": [r.as_report() for r in self.regions],
+        }
+        if self.error:
+            out["error"] = self.error
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    images: tuple[ImageResult, ...]
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> tuple[ImageResult, ...]:
+        return tuple(i for i in self.images if i.status is Status.FAILED)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if not self.images:
+            return ExitCode.INPUT
+        if not self.failed:
+            return ExitCode.OK
+        return ExitCode.INPUT if len(self.failed) == len(self.images) else ExitCode.SOME_FAILED
+
+    def summary(self) -> str:
+        ok = sum(1 for i in self.images if i.status is Status.OK)
+        faces = sum(i.faces_blurred for i in self.images)
+        kept = sum(i.faces_kept for i in self.images)
+        texts = sum(i.texts_blurred for i in self.images)
+        review = sum(1 for i in self.images if i.needs_review)
+        return (f"{len(self.images)} images: {ok} ok, {len(self.failed)} failed; "
+                f"{faces} faces blurred, {kept} kept with consent, {texts} text regions blurred; "
+                f"{review} need review; {self.seconds:.1f} s")

@@ -1,0 +1,139 @@
+"""One frozen ``Settings`` object carries every option through the pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from anonymiser.errors import SettingsError
+
+
+class Purpose(StrEnum):
+    SOCIAL_MEDIA = "social-media"
+    WEBSITE = "website"
+    MARKETING = "marketing"
+
+
+class Media(StrEnum):
+    IMAGES = "images"
+    VIDEO = "video"
+
+
+class Method(StrEnum):
+    BLUR = "blur"
+    PIXELATE = "pixelate"
+    FILL = "fill"
+
+
+class TextMode(StrEnum):
+    NAMES = "names"  # redact lines that match a roster name
+    ALL = "all"  # redact all legible text
+    OFF = "off"  # no OCR
+
+
+_ENUMS: dict[str, type[StrEnum]] = {
+    "purpose": Purpose,
+    "media": Media,
+    "method": Method,
+    "text": TextMode,
+}
+
+
+def default_store() -> Path:
+    """Embeddings store: in the user's data folder, never inside an output tree."""
+    home = os.environ.get("ANONYMISER_HOME")
+    if home:
+        return Path(home) / "embeddings.sqlite"
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "anonymiser" / "embeddings.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every option of a run. Strings are accepted for the enum fields."""
+
+    purpose: Purpose = Purpose.SOCIAL_MEDIA
+    media: Media = Media.IMAGES
+    method: Method = Method.BLUR
+    text: TextMode = TextMode.NAMES
+    # Face detection: score threshold for blurring (low: recall beats precision).
+    face_threshold: float = 0.35
+    # `check` re-scans outputs at this lower threshold.
+    check_threshold: float = 0.25
+    # Detection scales: the long side of the image is resized to each of these (0 = native).
+    detect_sizes: tuple[int, ...] = (640, 1280, 2560)
+    tile_size: int = 1024  # tiles for the finest scale
+    # Face matching (dlib ResNet, euclidean distance on 128-D embeddings).
+    match_threshold: float = 0.45
+    match_margin: float = 0.08
+    min_match_face_px: int = 80  # faces smaller than this are never identified
+    # Name matching (rapidfuzz ratio, 0–100).
+    name_threshold: float = 88.0
+    workers: int = 0  # 0 = one per core
+    jpeg_quality: int = 92
+    max_pixels: int = 120_000_000  # decompression-bomb limit
+    on_date: date | None = None  # the date consent is judged on; None = today
+    store: Path | None = None  # embeddings store; None = default_store()
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, enum in _ENUMS.items():
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, enum(value))
+            except ValueError:
+                choices = ", ".join(e.value for e in enum)
+                raise SettingsError(f"setting {name}={value!r}: choose one of {choices}") from None
+        if not 0.0 < self.face_threshold < 1.0:
+            raise SettingsError(f"setting face_threshold={self.face_threshold}: must be in (0, 1)")
+        if self.workers < 0:
+            raise SettingsError(f"setting workers={self.workers}: must be >= 0")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise SettingsError(f"setting jpeg_quality={self.jpeg_quality}: must be 1..100")
+        object.__setattr__(self, "detect_sizes", tuple(int(s) for s in self.detect_sizes))
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or (os.cpu_count() or 1)
+
+    @property
+    def store_path(self) -> Path:
+        return self.store or default_store()
+
+    @property
+    def consent_date(self) -> date:
+        return self.on_date or date.today()
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (``None`` values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_report(self) -> dict[str, Any]:
+        return {"purpose": str(self.purpose), "media": str(self.media), "method": str(self.method),
+                "text": str(self.text), "face_threshold": self.face_threshold}
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> Settings:
+        """Load ``[anonymiser]`` (or top-level keys) from a TOML file, then apply overrides."""
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise SettingsError(f"{p}: cannot read settings: {err}") from None
+        data = data.get("anonymiser", data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(f"{p}: unknown setting(s): {', '.join(unknown)}")
+        for key in ("store",):
+            if key in data:
+                data[key] = Path(data[key])
+        if "on_date" in data and isinstance(data["on_date"], str):
+            data["on_date"] = date.fromisoformat(data["on_date"])
+        return cls(**data).replace(**overrides)
