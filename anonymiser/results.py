@@ -5,6 +5,7 @@ Boxes are integer pixels in the oriented (displayed) image: ``x, y`` top-left, `
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -21,8 +22,9 @@ class Box:
 
     @classmethod
     def from_xyxy(cls, x1: float, y1: float, x2: float, y2: float) -> Box:
-        x, y = int(round(x1)), int(round(y1))
-        return cls(x, y, max(1, int(round(x2)) - x), max(1, int(round(y2)) - y))
+        # Floor the start and ceil the end: a box never shrinks when made integer.
+        x, y = math.floor(x1), math.floor(y1)
+        return cls(x, y, max(1, math.ceil(x2) - x), max(1, math.ceil(y2) - y))
 
     @property
     def x2(self) -> int:
@@ -236,6 +238,8 @@ class BatchResult:
         kept = sum(i.faces_kept for i in self.images)
         texts = sum(i.texts_blurred for i in self.images)
         review = sum(1 for i in self.images if i.needs_review)
-        return (f"{len(self.images)} images: {ok} ok, {len(self.failed)} failed; "
-                f"{faces} faces blurred, {kept} kept with consent, {texts} text regions blurred; "
-                f"{review} need review; {self.seconds:.1f} s")
+        return (
+            f"{len(self.images)} images: {ok} ok, {len(self.failed)} failed; "
+            f"{faces} faces blurred, {kept} kept with consent, {texts} text regions blurred; "
+            f"{review} need review; {self.seconds:.1f} s"
+        )

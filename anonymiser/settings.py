@@ -115,8 +115,13 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def as_report(self) -> dict[str, Any]:
-        return {"purpose": str(self.purpose), "media": str(self.media), "method": str(self.method),
-                "text": str(self.text), "face_threshold": self.face_threshold}
+        return {
+            "purpose": str(self.purpose),
+            "media": str(self.media),
+            "method": str(self.method),
+            "text": str(self.text),
+            "face_threshold": self.face_threshold,
+        }
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> Settings:
