@@ -1,0 +1,198 @@
+"""Command line: thin click commands over the public API. No business logic here.
+
+Exit codes come from ``anonymiser.ExitCode``. Data goes to stdout; progress and messages to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+import anonymiser
+from anonymiser import AnonymiserError, ExitCode, Settings
+
+F = Callable[..., Any]
+
+
+def _fail(err: AnonymiserError) -> None:
+    click.echo(f"error: {err}", err=True)
+    sys.exit(int(err.exit_code))
+
+
+def handle_errors(func: F) -> F:
+    """Turn library errors into a one-line message and their exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AnonymiserError as err:
+            _fail(err)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(int(ExitCode.INTERRUPTED))
+
+    return wrapper
+
+
+def consent_option(func: F) -> F:
+    return click.option(
+        "--consent",
+        "consent_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Consent log CSV. Without it nobody is identified and every face is blurred.",
+    )(func)
+
+
+def settings_options(func: F) -> F:
+    """Options shared by every command that processes media."""
+    options = [
+        click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Settings TOML file ([anonymiser] table); options given here override it."),
+        click.option("--purpose", type=click.Choice([p.value for p in anonymiser.Purpose]),
+                     help="Where the photos will be published (default social-media)."),
+        click.option("--media", type=click.Choice([m.value for m in anonymiser.Media]),
+                     help="Consent column family to use (default: images for photos)."),
+        click.option("--method", type=click.Choice([m.value for m in anonymiser.Method]),
+                     help="How faces are redacted (default blur: pixelate then heavy blur)."),
+        click.option("--text", "text", type=click.Choice([t.value for t in anonymiser.TextMode]),
+                     help="names (default): redact text matching a roster name, keep other text "
+                          "(needs --consent for the roster; without it no text is redacted unless "
+                          "you ask for 'all'); all: redact all legible text; off: no OCR."),
+        click.option("--workers", type=click.IntRange(min=0), help="Worker processes (default: one per core)."),
+        click.option("--date", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]),
+                     help="Judge consent as on this date, YYYY-MM-DD (default today)."),
+        consent_option,
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_settings(config: Path | None, on_date: Any = None, **overrides: Any) -> Settings:
+    base = Settings.from_toml(config) if config else Settings()
+    if on_date is not None:
+        overrides["on_date"] = on_date.date()
+    return base.replace(**overrides)
+
+
+def load_consent(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from anonymiser import ConsentLog
+
+    return ConsentLog.load(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(anonymiser.__version__, prog_name="anonymiser")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def main(verbose: int) -> None:
+    """Make school photos safe to publish: blur every face and pupil name not covered by consent.
+
+    \b
+    Example:
+      anonymiser blur photos/ -o safe/ --consent consent.csv --report report.json
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the safe copies (mirrors the input folders). Inputs are never changed.",
+)
+@settings_options
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the JSON audit report here (default OUTPUT/report.json).",
+)
+@click.option(
+    "--review",
+    "review_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the HTML review page for the Headteacher here.",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Re-check each output with `anonymiser check` before accepting it.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@handle_errors
+def blur(
+    inputs: tuple[Path, ...],
+    outdir: Path,
+    config: Path | None,
+    consent_path: Path | None,
+    report_path: Path | None,
+    review_path: Path | None,
+    verify: bool,
+    quiet: bool,
+    on_date: Any = None,
+    **overrides: Any,
+) -> None:
+    """Blur every face and pupil name not covered by consent in INPUT files and folders.
+
+    \b
+    Example:
+      anonymiser blur photos/ -o safe/ --consent consent.csv --purpose website
+    """  # fmt: skip
+    from anonymiser.pipeline import Anonymiser
+    from anonymiser.report import write_report
+
+    settings = build_settings(config, on_date, **overrides)
+    consent = load_consent(consent_path)
+    anon = Anonymiser(settings, consent)
+    for warning in anon.warnings():
+        click.echo(f"warning: {warning}", err=True)
+    show_bar = not quiet and sys.stderr.isatty()
+    from anonymiser.pipeline import expand_inputs
+
+    total = len(expand_inputs(inputs))
+    with click.progressbar(
+        length=total, label="anonymising", file=sys.stderr, hidden=not show_bar
+    ) as bar:
+
+        def progress(result: anonymiser.ImageResult) -> None:
+            bar.update(1)
+            if result.error:
+                click.echo(
+                    f"\nerror: {result.error}" if show_bar else f"error: {result.error}", err=True
+                )
+
+        batch = anon.process_batch(inputs, outdir, progress=progress)
+    if verify:
+        from anonymiser.check import verify_batch
+
+        batch = verify_batch(batch, anon, outdir)
+    report_path = report_path or outdir / "report.json"
+    write_report(report_path, batch, settings, consent)
+    if review_path:
+        from anonymiser.review import write_review
+
+        write_review(review_path, batch, settings, consent)
+    if not quiet:
+        click.echo(batch.summary(), err=True)
+        click.echo(
+            f"outputs in {outdir}/, report {report_path}"
+            + (f", review {review_path}" if review_path else ""),
+            err=True,
+        )
+    sys.exit(int(batch.exit_code))

@@ -1,0 +1,351 @@
+"""The ``Anonymiser``: load models once, then detect -> identify -> decide -> redact -> write.
+
+One image at a time in-process (``process_array``, ``process_file``) or a batch on a process pool
+(``process_batch``). Fail closed: if any stage fails for an image, no output is written for it, the
+failure is recorded, and the batch carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from anonymiser import media
+from anonymiser.decide import decide
+from anonymiser.errors import AnonymiserError, MediaError, SettingsError
+from anonymiser.redact import redact
+from anonymiser.results import (
+    BatchResult,
+    Detection,
+    FaceMatch,
+    ImageResult,
+    MatchStatus,
+    NameMatch,
+    Status,
+)
+from anonymiser.settings import Settings, TextMode
+
+if TYPE_CHECKING:
+    from anonymiser.consent import ConsentLog
+    from anonymiser.detect import FaceDetector, TextDetector
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[ImageResult], None]
+
+
+class Anonymiser:
+    """Anonymise images. Collaborators may be injected (tests, other engines); defaults load lazily.
+
+    Parameters
+    ----------
+    settings:
+        The run's options; ``Settings()`` when omitted.
+    consent:
+        The consent log. Without one nobody is identified, so every face is blurred.
+    face_detector, text_detector, face_matcher, name_matcher:
+        Replace the default engines (CenterFace, RapidOCR, dlib embeddings, roster names).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        consent: ConsentLog | None = None,
+        *,
+        face_detector: FaceDetector | None = None,
+        text_detector: TextDetector | None = None,
+        face_matcher: Any = None,
+        name_matcher: Any = None,
+        threads: int | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.consent = consent
+        self._face_detector = face_detector
+        self._text_detector = text_detector
+        self._face_matcher = face_matcher
+        self._name_matcher = name_matcher
+        self._threads = threads or os.cpu_count() or 1
+        self._pupils: list[Any] | None = None
+
+    # -- engines, created on first use ------------------------------------------------------
+    @property
+    def face_detector(self) -> FaceDetector:
+        if self._face_detector is None:
+            from anonymiser.detect.faces import CenterFaceDetector
+
+            s = self.settings
+            self._face_detector = CenterFaceDetector(s.detect_sizes, s.tile_size, self._threads)
+        return self._face_detector
+
+    @property
+    def text_detector(self) -> TextDetector | None:
+        if self.settings.text is TextMode.OFF:
+            return None
+        if self.settings.text is TextMode.NAMES and not self.pupils:
+            return None  # no roster: nothing to match names against
+        if self._text_detector is None:
+            from anonymiser.detect.text import RapidOcrDetector
+
+            self._text_detector = RapidOcrDetector(self.settings)
+        return self._text_detector
+
+    @property
+    def pupils(self) -> list[Any]:
+        if self._pupils is None:
+            self._pupils = (
+                list(self.consent.roster(self.settings.consent_date)) if self.consent else []
+            )
+        return self._pupils
+
+    @property
+    def face_matcher(self) -> Any:
+        if (
+            self._face_matcher is None
+            and self.consent is not None
+            and self.settings.store_path.exists()
+        ):
+            from anonymiser.identify.faces import FaceEmbeddingMatcher
+
+            self._face_matcher = FaceEmbeddingMatcher(
+                self.settings.store_path, self.consent, self.settings
+            )
+        return self._face_matcher
+
+    @property
+    def name_matcher(self) -> Any:
+        if self._name_matcher is None and self.pupils:
+            from anonymiser.identify.names import RosterNameMatcher
+
+            self._name_matcher = RosterNameMatcher(self.pupils)
+        return self._name_matcher
+
+    def warnings(self) -> list[str]:
+        """Things the user should know before a run (printed by the CLI)."""
+        out = []
+        if self.consent is None:
+            out.append("no consent log given: every face will be blurred")
+            if self.settings.text is TextMode.NAMES:
+                out.append(
+                    "no consent log, so no roster: pupil names in text cannot be recognised; "
+                    "use --text all to redact all legible text"
+                )
+        return out
+
+    # -- one image ----------------------------------------------------------------------------
+    def analyse(self, rgb: np.ndarray) -> tuple[tuple[Any, ...], bool]:
+        """Detect, identify and decide: the regions of one image and whether it needs review."""
+        s = self.settings
+        faces: list[Detection] = self.face_detector.detect(rgb, s.face_threshold)
+        matcher = self.face_matcher
+        if matcher is not None and faces:
+            matches: list[FaceMatch] = list(matcher.match(rgb, faces))
+        else:
+            matches = [FaceMatch(MatchStatus.NOT_MATCHED) for _ in faces]
+        texts: list[Detection] = []
+        names: list[NameMatch] = []
+        detector = self.text_detector
+        if detector is not None:
+            texts = detector.detect(rgb)
+            if s.text is TextMode.ALL or self.name_matcher is None:
+                names = [NameMatch(False) for _ in texts]
+            else:
+                names = list(self.name_matcher.match(texts))
+        return decide(
+            list(zip(faces, matches, strict=True)),
+            list(zip(texts, names, strict=True)),
+            self.consent,
+            s,
+        )
+
+    def process_array(self, rgb: np.ndarray) -> tuple[np.ndarray, ImageResult]:
+        """Anonymise an RGB uint8 array (H, W, 3) in memory: returns the safe copy and the result."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise SettingsError(
+                f"array: expected an RGB uint8 array (H, W, 3), got {rgb.dtype} {rgb.shape}"
+            )
+        start = time.perf_counter()
+        regions, needs_review = self.analyse(rgb)
+        safe = redact(rgb, regions, self.settings.method)
+        h, w = rgb.shape[:2]
+        result = ImageResult(
+            "<array>",
+            None,
+            Status.OK,
+            w,
+            h,
+            needs_review,
+            (),
+            regions,
+            seconds=time.perf_counter() - start,
+        )
+        return safe, result
+
+    def process_file(self, src: str | Path, dst: str | Path) -> ImageResult:
+        """Anonymise one file into ``dst`` (written atomically). Never raises for a bad input:
+        the result then has ``status == "failed"`` and ``error`` set, and no output is written."""
+        src, dst = Path(src), Path(dst)
+        start = time.perf_counter()
+        try:
+            if is_video(src):
+                return self._process_video(src, dst)
+            image = media.load_image(src, max_pixels=self.settings.max_pixels)
+            regions, needs_review = self.analyse(image.rgb)
+            safe = redact(image.rgb, regions, self.settings.method)
+            removed = media.save_image(
+                dst, safe, image, quality=self.settings.jpeg_quality, alpha=image.alpha
+            )
+        except AnonymiserError as err:
+            return _failed(src, str(err), start)
+        except Exception as err:  # fail closed on anything unexpected, and say what it was
+            log.exception("%s: unexpected error", src)
+            return _failed(src, f"{src}: internal error: {type(err).__name__}: {err}", start)
+        return ImageResult(
+            str(src), str(dst), Status.OK, image.width, image.height, needs_review,
+            tuple(removed), regions, seconds=time.perf_counter() - start,
+        )  # fmt: skip
+
+    def _process_video(self, src: Path, dst: Path) -> ImageResult:
+        from anonymiser.video import process_video
+
+        return process_video(self, src, dst)
+
+    # -- batches ------------------------------------------------------------------------------
+    def process_batch(
+        self,
+        inputs: Sequence[str | Path],
+        outdir: str | Path,
+        *,
+        progress: Progress | None = None,
+    ) -> BatchResult:
+        """Anonymise files and folders into ``outdir``, mirroring folder structure.
+
+        Results come back in input order. Folders are searched recursively for images (and videos).
+        """
+        start = time.perf_counter()
+        plan = plan_outputs(inputs, Path(outdir), self.pupils)
+        workers = min(self.settings.worker_count, len(plan))
+        results: list[ImageResult | None] = [None] * len(plan)
+        if workers <= 1:
+            for i, (src, dst) in enumerate(plan):
+                results[i] = self.process_file(src, dst)
+                if progress:
+                    progress(results[i])  # type: ignore[arg-type]
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=_init_worker,
+                initargs=(self.settings, self.consent, max(1, self._threads // workers)),
+            ) as pool:  # fmt: skip
+                futures = {pool.submit(_work, src, dst): i for i, (src, dst) in enumerate(plan)}
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    try:
+                        results[i] = fut.result()
+                    except Exception as err:  # a worker died (e.g. killed for memory)
+                        results[i] = _failed(
+                            plan[i][0], f"{plan[i][0]}: worker failed: {err}", start
+                        )
+                    if progress:
+                        progress(results[i])  # type: ignore[arg-type]
+        done = tuple(r for r in results if r is not None)
+        return BatchResult(done, time.perf_counter() - start)
+
+
+def _failed(src: Path, error: str, start: float) -> ImageResult:
+    return ImageResult(
+        str(src), None, Status.FAILED, error=error, seconds=time.perf_counter() - start
+    )
+
+
+_worker: Anonymiser | None = None
+
+
+def _init_worker(settings: Settings, consent: Any, threads: int) -> None:
+    global _worker
+    _worker = Anonymiser(settings, consent, threads=threads)
+
+
+def _work(src: Path, dst: Path) -> ImageResult:
+    assert _worker is not None
+    return _worker.process_file(src, dst)
+
+
+# -- planning outputs -----------------------------------------------------------------------
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv"})
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def is_media(path: Path) -> bool:
+    return media.is_image_path(path) or is_video(path)
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
+    """(file, path relative to its input root) for every file named or found in a folder."""
+    found: list[tuple[Path, Path]] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p)
+                if (
+                    f.is_file()
+                    and is_media(f)
+                    and not any(part.startswith(".") for part in rel.parts)
+                ):
+                    found.append((f, rel))
+        else:
+            found.append((p, Path(p.name)))  # a missing file fails later with a clear error
+    return found
+
+
+def _safe_part(part: str, index: int, pupils: Sequence[Any], prefix: str) -> str:
+    if not pupils:
+        return part
+    from anonymiser.identify.names import contains_roster_name
+
+    return f"{prefix}-{index:04d}" if contains_roster_name(part, pupils) else part
+
+
+def plan_outputs(
+    inputs: Iterable[str | Path], outdir: Path, pupils: Sequence[Any] = ()
+) -> list[tuple[Path, Path]]:
+    """Map inputs to output paths: the tree mirrored, names with a pupil's name replaced, no
+    two outputs on one path, and never an output onto (or an output folder inside) an input."""
+    files = expand_inputs(inputs)
+    out_root = outdir.resolve()
+    for item in inputs:
+        p = Path(item).resolve()
+        if p.is_dir() and (out_root == p or p in out_root.parents):
+            raise SettingsError(
+                f"{outdir}: the output folder must not be inside the input folder {item}"
+            )
+    used: set[Path] = set()
+    plan = []
+    for n, (src, rel) in enumerate(files, start=1):
+        parts = [_safe_part(d, n, pupils, "folder") for d in rel.parts[:-1]]
+        stem = _safe_part(rel.stem, n, pupils, "photo")
+        suffix = ".mp4" if is_video(src) else media.output_suffix(src)
+        dst = outdir.joinpath(*parts, stem + suffix)
+        k = 1
+        while dst.resolve() in used:
+            dst = outdir.joinpath(*parts, f"{stem}-{k}{suffix}")
+            k += 1
+        if src.exists() and dst.exists() and dst.resolve() == src.resolve():
+            raise MediaError(f"{src}: output would overwrite the input")
+        used.add(dst.resolve())
+        plan.append((src, dst))
+    return plan
+
+
+__all__ = ["Anonymiser", "expand_inputs", "plan_outputs"]

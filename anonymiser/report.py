@@ -1,0 +1,89 @@
+"""The JSON audit report (one per run): every region of every image, with its action and reason.
+
+It never contains OCR'd text or pupils' names: only pupil ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from anonymiser import __version__
+from anonymiser.errors import MediaError
+from anonymiser.results import BatchResult
+from anonymiser.settings import Settings
+
+if TYPE_CHECKING:
+    from anonymiser.consent import ConsentLog
+
+REPORT_VERSION = 1
+
+
+def academic_year(on: Any) -> str:
+    """``2026/27`` for any date from 1 Sept 2026 to 31 Aug 2027."""
+    start = on.year if on.month >= 9 else on.year - 1
+    return f"{start}/{(start + 1) % 100:02d}"
+
+
+def build_report(
+    batch: BatchResult, settings: Settings, consent: ConsentLog | None = None
+) -> dict[str, Any]:
+    log = None
+    if consent is not None:
+        log = {
+            "path": str(consent.path),
+            "sha256": consent.sha256,
+            "academic_year": academic_year(settings.consent_date),
+        }
+    return {
+        "version": REPORT_VERSION,
+        "tool": f"anonymiser {__version__}",
+        "settings": settings.as_report(),
+        "consent_log": log,
+        "consent_date": settings.consent_date.isoformat(),
+        "summary": summarise(batch),
+        "images": [image.as_report() for image in batch.images],
+    }
+
+
+def summarise(batch: BatchResult) -> dict[str, Any]:
+    return {
+        "images": len(batch.images),
+        "failed": len(batch.failed),
+        "faces_blurred": sum(i.faces_blurred for i in batch.images),
+        "faces_kept": sum(i.faces_kept for i in batch.images),
+        "text_blurred": sum(i.texts_blurred for i in batch.images),
+        "needs_review": sum(1 for i in batch.images if i.needs_review),
+        "seconds": round(batch.seconds, 2),
+    }
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON via a temp file in the same folder, fsync, rename."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=2, ensure_ascii=False)
+                f.write("\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as err:
+        raise MediaError(f"{path}: cannot write report: {err.strerror or err}") from None
+
+
+def write_report(
+    path: str | Path, batch: BatchResult, settings: Settings, consent: ConsentLog | None = None
+) -> dict[str, Any]:
+    report = build_report(batch, settings, consent)
+    write_json_atomic(Path(path), report)
+    return report
