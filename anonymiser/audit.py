@@ -1,0 +1,338 @@
+"""Append-only audit journal (SQLite, WAL) of every processed file.
+
+One row per run, one per file, one per region: input and output sha256, paths, time, tool version,
+settings, consent log hash, and each region's kind/action/reason/pupil_id. No names, no OCR text,
+no embeddings. Triggers refuse UPDATE and DELETE, so rows can only be added.
+
+It answers a subject access request or a withdrawal: ``pupil_outputs("P0042")`` lists every
+output in which that pupil was kept sharp. Each file is committed on its own, so a crash part-way
+through a batch keeps every file recorded before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from anonymiser import __version__
+from anonymiser.errors import AnonymiserError
+from anonymiser.results import Action, BatchResult, ImageResult, Kind
+from anonymiser.settings import Settings, default_store
+
+JOURNAL_NAME = "audit.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    consent_path TEXT,
+    consent_sha256 TEXT,
+    consent_date TEXT
+);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    time TEXT NOT NULL,
+    source TEXT NOT NULL,
+    input_sha256 TEXT,
+    output TEXT,
+    output_sha256 TEXT,
+    status TEXT NOT NULL,
+    needs_review INTEGER NOT NULL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS regions (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id),
+    idx INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    pupil_id TEXT,
+    box TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS regions_pupil ON regions(pupil_id, action);
+CREATE INDEX IF NOT EXISTS files_source ON files(source);
+CREATE INDEX IF NOT EXISTS files_output ON files(output);
+CREATE INDEX IF NOT EXISTS files_input_sha ON files(input_sha256);
+CREATE INDEX IF NOT EXISTS files_output_sha ON files(output_sha256);
+"""
+
+
+def _append_only_triggers() -> str:
+    sql = []
+    for table in ("runs", "files", "regions"):
+        for op in ("UPDATE", "DELETE"):
+            sql.append(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'audit journal is append-only'); END;"
+            )
+    return "\n".join(sql)
+
+
+class AuditError(AnonymiserError):
+    """The audit journal cannot be opened or written."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegionRecord:
+    kind: str
+    action: str
+    reason: str
+    pupil_id: str | None
+    box: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """One processed file as the journal remembers it."""
+
+    id: int
+    run_id: int
+    time: str
+    source: str
+    input_sha256: str | None
+    output: str | None
+    output_sha256: str | None
+    status: str
+    needs_review: bool
+    error: str | None
+    tool: str
+    consent_sha256: str | None
+    regions: tuple[RegionRecord, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def journal_path(settings: Settings | None = None) -> Path:
+    """``$ANONYMISER_HOME/audit.sqlite``, else next to the embeddings store."""
+    home = os.environ.get("ANONYMISER_HOME")
+    if home:
+        return Path(home) / JOURNAL_NAME
+    store = settings.store_path if settings is not None else default_store()
+    return store.parent / JOURNAL_NAME
+
+
+def sha256_of(path: str | Path) -> str | None:
+    """Hex sha256 of a file, or None when it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+@contextmanager
+def connect(path: str | Path | None = None, *, create: bool = True) -> Iterator[sqlite3.Connection]:
+    """Open (and if needed create) the journal in WAL mode with full fsync on commit."""
+    p = Path(path) if path is not None else journal_path()
+    if not create and not p.exists():
+        raise AuditError(f"{p}: no audit journal here yet (nothing has been processed)")
+    try:
+        if create:
+            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        con = sqlite3.connect(p, timeout=30.0, isolation_level=None)
+    except (OSError, sqlite3.Error) as err:
+        raise AuditError(f"{p}: cannot open audit journal: {err}") from None
+    with closing(con):
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")
+            con.execute("PRAGMA foreign_keys=ON")
+            if create:
+                con.executescript(_SCHEMA + _append_only_triggers())
+                con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as err:
+            raise AuditError(f"{p}: cannot use audit journal: {err}") from None
+        if create:
+            with suppress(OSError):
+                os.chmod(p, 0o600)
+        yield con
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _settings_json(settings: Settings) -> str:
+    data = {}
+    for f in dataclasses.fields(settings):
+        if f.name == "extra":
+            continue
+        data[f.name] = getattr(settings, f.name)
+    return json.dumps(data, default=str, sort_keys=True)
+
+
+def _abs(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).absolute())
+
+
+def start_run(con: sqlite3.Connection, settings: Settings, consent: Any = None) -> int:
+    """Record a run (settings, consent log hash); returns its id."""
+    consent_path = getattr(consent, "path", None)
+    consent_sha = getattr(consent, "sha256", None)
+    cur = con.execute(
+        "INSERT INTO runs (time, tool, settings, consent_path, consent_sha256, consent_date) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            _now(),
+            f"anonymiser {__version__}",
+            _settings_json(settings),
+            _abs(str(consent_path)) if consent_path else None,
+            consent_sha,
+            settings.consent_date.isoformat(),
+        ),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def record_image(con: sqlite3.Connection, run_id: int, result: ImageResult) -> int:
+    """Record one file and its regions in one transaction; returns the file's id."""
+    source = _abs(result.source) or result.source
+    output = _abs(result.output)
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        cur = con.execute(
+            "INSERT INTO files (run_id, time, source, input_sha256, output, output_sha256, "
+            "status, needs_review, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                _now(),
+                source,
+                sha256_of(result.source),
+                output,
+                sha256_of(result.output) if result.output else None,
+                str(result.status),
+                int(result.needs_review),
+                result.error,
+            ),
+        )
+        file_id = int(cur.lastrowid or 0)
+        con.executemany(
+            "INSERT INTO regions (file_id, idx, kind, action, reason, pupil_id, box) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    file_id,
+                    i,
+                    str(r.kind),
+                    str(r.action),
+                    str(r.reason),
+                    r.pupil_id,
+                    json.dumps(r.box.as_list()),
+                )
+                for i, r in enumerate(result.regions)
+            ],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return file_id
+
+
+def record_batch(
+    batch: BatchResult,
+    settings: Settings,
+    consent: Any = None,
+    path: str | Path | None = None,
+) -> int:
+    """Append a run and every file of ``batch`` to the journal; returns the run id.
+
+    ``path`` defaults to ``journal_path(settings)``. Each file is its own transaction.
+    """
+    target = Path(path) if path is not None else journal_path(settings)
+    try:
+        with connect(target) as con:
+            run_id = start_run(con, settings, consent)
+            for result in batch.images:
+                record_image(con, run_id, result)
+    except sqlite3.Error as err:
+        raise AuditError(f"{target}: cannot write audit journal: {err}") from None
+    return run_id
+
+
+_FILE_COLUMNS = (
+    "f.id, f.run_id, f.time, f.source, f.input_sha256, f.output, f.output_sha256, f.status, "
+    "f.needs_review, f.error, r.tool, r.consent_sha256"
+)
+
+
+def _records(con: sqlite3.Connection, where: str, args: Sequence[Any]) -> list[FileRecord]:
+    rows = con.execute(
+        f"SELECT {_FILE_COLUMNS} FROM files f JOIN runs r ON r.id = f.run_id "
+        f"WHERE {where} ORDER BY f.id",
+        tuple(args),
+    ).fetchall()
+    out = []
+    for row in rows:
+        regions = tuple(
+            RegionRecord(kind, action, reason, pupil, tuple(json.loads(box)))
+            for kind, action, reason, pupil, box in con.execute(
+                "SELECT kind, action, reason, pupil_id, box FROM regions "
+                "WHERE file_id = ? ORDER BY idx",
+                (row[0],),
+            )
+        )
+        out.append(
+            FileRecord(*row[:8], bool(row[8]), *row[9:], regions=regions)  # type: ignore[arg-type]
+        )
+    return out
+
+
+def pupil_outputs(pupil_id: str, path: str | Path | None = None) -> list[FileRecord]:
+    """Every recorded output in which ``pupil_id``'s face was kept sharp, oldest first."""
+    with connect(path, create=False) as con:
+        return _records(
+            con,
+            "f.output IS NOT NULL AND f.status = 'ok' AND f.id IN (SELECT file_id FROM regions "
+            "WHERE pupil_id = ? AND kind = ? AND action = ?)",
+            (pupil_id, str(Kind.FACE), str(Action.KEPT)),
+        )
+
+
+def file_history(path: str | Path, journal: str | Path | None = None) -> list[FileRecord]:
+    """Every record whose source or output is ``path``, or whose input or output has the same
+    content (sha256) as the file at ``path`` now."""
+    p = Path(path)
+    absolute = str(p.absolute())
+    resolved = str(p.resolve())
+    digest = sha256_of(p) if p.is_file() else None
+    with connect(journal, create=False) as con:
+        return _records(
+            con,
+            "f.source IN (?, ?) OR f.output IN (?, ?) OR "
+            "(? IS NOT NULL AND (f.input_sha256 = ? OR f.output_sha256 = ?))",
+            (absolute, resolved, absolute, resolved, digest, digest, digest),
+        )
+
+
+__all__ = [
+    "AuditError",
+    "FileRecord",
+    "RegionRecord",
+    "connect",
+    "file_history",
+    "journal_path",
+    "pupil_outputs",
+    "record_batch",
+    "record_image",
+    "sha256_of",
+    "start_run",
+]

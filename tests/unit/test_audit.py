@@ -1,0 +1,201 @@
+"""Audit journal: append-only, answers `audit pupil`, survives a crash mid-batch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from anonymiser import audit
+from anonymiser.results import (
+    Action,
+    BatchResult,
+    Box,
+    ImageResult,
+    Kind,
+    Reason,
+    Region,
+    Status,
+)
+from anonymiser.settings import Settings
+
+
+class FakeConsent:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sha256 = "ab" * 32
+
+
+def face(action: Action, reason: Reason, pupil: str | None = None) -> Region:
+    return Region(Kind.FACE, Box(10, 10, 40, 40), 0.9, action, reason, pupil)
+
+
+def make_batch(tmp: Path) -> BatchResult:
+    src = tmp / "in"
+    out = tmp / "out"
+    src.mkdir()
+    out.mkdir()
+    images = []
+    plans = {
+        "a": (face(Action.KEPT, Reason.CONSENT, "P0001"), face(Action.BLURRED, Reason.NO_CONSENT)),
+        "b": (face(Action.KEPT, Reason.CONSENT, "P0002"),),
+        "c": (
+            face(Action.KEPT, Reason.CONSENT, "P0001"),
+            face(Action.BLURRED, Reason.WITHDRAWN, "P0002"),
+            Region(Kind.TEXT, Box(0, 0, 9, 9), 0.8, Action.BLURRED, Reason.PUPIL_NAME, "P0003"),
+        ),
+        "d": (face(Action.BLURRED, Reason.NOT_IDENTIFIED),),
+    }
+    for name, regions in plans.items():
+        (src / f"{name}.jpg").write_bytes(f"input {name}".encode())
+        (out / f"{name}.jpg").write_bytes(f"output {name}".encode())
+        images.append(
+            ImageResult(
+                str(src / f"{name}.jpg"),
+                str(out / f"{name}.jpg"),
+                Status.OK,
+                100,
+                100,
+                regions=regions,
+            )
+        )
+    images.append(
+        ImageResult(str(src / "e.jpg"), None, Status.FAILED, error=f"{src}/e.jpg: truncated")
+    )
+    return BatchResult(tuple(images))
+
+
+def test_pupil_outputs_lists_only_kept_faces(tmp_path: Path) -> None:
+    journal = tmp_path / "home" / "audit.sqlite"
+    batch = make_batch(tmp_path)
+    consent = FakeConsent(tmp_path / "consent.csv")
+    audit.record_batch(batch, Settings(), consent, path=journal)
+
+    p1 = audit.pupil_outputs("P0001", journal)
+    assert [Path(r.output).name for r in p1] == ["a.jpg", "c.jpg"]  # type: ignore[arg-type]
+    assert all(r.consent_sha256 == "ab" * 32 for r in p1)
+    # P0002 was kept in b, but blurred (withdrawn) in c: only b counts.
+    assert [Path(r.output).name for r in audit.pupil_outputs("P0002", journal)] == ["b.jpg"]  # type: ignore[arg-type]
+    # A blurred name is not a use of the pupil's image.
+    assert audit.pupil_outputs("P0003", journal) == []
+    assert audit.pupil_outputs("P9999", journal) == []
+    # The hashes identify the exact bytes.
+    assert p1[0].input_sha256 == audit.sha256_of(tmp_path / "in" / "a.jpg")
+    assert p1[0].output_sha256 == audit.sha256_of(tmp_path / "out" / "a.jpg")
+
+
+def test_file_history_by_path_and_by_content(tmp_path: Path) -> None:
+    journal = tmp_path / "audit.sqlite"
+    batch = make_batch(tmp_path)
+    audit.record_batch(batch, Settings(), None, path=journal)
+    audit.record_batch(batch, Settings(purpose="website"), None, path=journal)
+
+    hist = audit.file_history(tmp_path / "out" / "c.jpg", journal)
+    assert len(hist) == 2
+    assert [r.reason for r in hist[0].regions] == ["consent", "withdrawn", "pupil-name"]
+    # A copy of the output elsewhere is found by its content.
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes((tmp_path / "out" / "c.jpg").read_bytes())
+    assert len(audit.file_history(copy, journal)) == 2
+    # Failed files are recorded with their error, and found by source path.
+    failed = audit.file_history(tmp_path / "in" / "e.jpg", journal)
+    assert failed and failed[0].status == "failed" and failed[0].output is None
+
+
+def test_journal_holds_no_names_and_is_append_only(tmp_path: Path) -> None:
+    journal = tmp_path / "audit.sqlite"
+    audit.record_batch(make_batch(tmp_path), Settings(), None, path=journal)
+    con = sqlite3.connect(journal)
+    cols = {
+        row[1]
+        for table in ("runs", "files", "regions")
+        for row in con.execute(f"PRAGMA table_info({table})")
+    }
+    assert not cols & {"name", "first_name", "last_name", "text", "embedding"}
+    for sql in (
+        "UPDATE regions SET action = 'kept'",
+        "DELETE FROM files",
+        "DELETE FROM runs",
+        "UPDATE files SET output = NULL",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            con.execute(sql)
+    con.close()
+    assert sqlite3.connect(journal).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_default_path_follows_anonymiser_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANONYMISER_HOME", str(tmp_path))
+    assert audit.journal_path() == tmp_path / "audit.sqlite"
+    monkeypatch.delenv("ANONYMISER_HOME")
+    store = tmp_path / "s" / "embeddings.sqlite"
+    assert audit.journal_path(Settings(store=store)) == tmp_path / "s" / "audit.sqlite"
+
+
+def test_missing_journal_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(audit.AuditError, match="no audit journal"):
+        audit.pupil_outputs("P0001", tmp_path / "none.sqlite")
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from anonymiser import audit
+    from anonymiser.results import *
+    from anonymiser.settings import Settings
+
+    journal, src = Path(sys.argv[1]), Path(sys.argv[2])
+    region = Region(Kind.FACE, Box(1, 2, 3, 4), 0.9, Action.KEPT, Reason.CONSENT, "P0007")
+    with audit.connect(journal) as con:
+        run = audit.start_run(con, Settings())
+        for i in range(100000):
+            result = ImageResult(str(src), f"/out/{i}.jpg", Status.OK, regions=(region,) * 3)
+            audit.record_image(con, run, result)
+            print(i, flush=True)
+    """
+)
+
+
+def test_survives_kill_mid_batch(tmp_path: Path) -> None:
+    journal = tmp_path / "audit.sqlite"
+    src = tmp_path / "in.jpg"
+    src.write_bytes(b"x" * 1000)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(journal), str(src)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    last = -1
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        last = int(line)
+        if last >= 30 or time.monotonic() > deadline:
+            break
+    os.kill(proc.pid, signal.SIGKILL)  # mid-batch, no clean shutdown
+    proc.wait()
+    assert last >= 30
+    assert (tmp_path / "audit.sqlite-wal").exists()  # the WAL was not checkpointed away
+
+    con = sqlite3.connect(journal)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    files = con.execute("SELECT count(*) FROM files").fetchone()[0]
+    regions = con.execute("SELECT count(*) FROM regions").fetchone()[0]
+    con.close()
+    assert files >= last + 1  # every file reported committed is there
+    assert regions == 3 * files  # no file is there without its regions
+    assert len(audit.pupil_outputs("P0007", journal)) == files
+    # And the journal still takes new rows.
+    audit.record_batch(BatchResult((ImageResult(str(src), None, Status.SKIPPED),)), Settings(),
+                       path=journal)  # fmt: skip
+    assert len(audit.file_history(src, journal)) == files + 1
