@@ -22,9 +22,8 @@ class Box:
 
     @classmethod
     def from_xyxy(cls, x1: float, y1: float, x2: float, y2: float) -> Box:
-        # Floor the start and ceil the end: a box never shrinks when made integer.
-        x, y = math.floor(x1), math.floor(y1)
-        return cls(x, y, max(1, math.ceil(x2) - x), max(1, math.ceil(y2) - y))
+        x, y = math.floor(x1 + 0.5), math.floor(y1 + 0.5)
+        return cls(x, y, max(1, math.floor(x2 + 0.5) - x), max(1, math.floor(y2 + 0.5) - y))
 
     @property
     def x2(self) -> int:

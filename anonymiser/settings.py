@@ -63,9 +63,9 @@ class Settings:
     method: Method = Method.BLUR
     text: TextMode = TextMode.NAMES
     # Face detection: score threshold for blurring (low: recall beats precision).
-    face_threshold: float = 0.35
+    face_threshold: float = 0.3
     # `check` re-scans outputs at this lower threshold.
-    check_threshold: float = 0.25
+    check_threshold: float = 0.2
     # Detection scales: the long side of the image is resized to each of these (0 = native).
     detect_sizes: tuple[int, ...] = (640, 1280, 2560)
     tile_size: int = 1024  # tiles for the finest scale
@@ -78,6 +78,7 @@ class Settings:
     workers: int = 0  # 0 = one per core
     jpeg_quality: int = 92
     max_pixels: int = 120_000_000  # decompression-bomb limit
+    strip_audio: bool = False  # video: drop the audio track (it is never checked for names)
     on_date: date | None = None  # the date consent is judged on; None = today
     store: Path | None = None  # embeddings store; None = default_store()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
