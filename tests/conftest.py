@@ -1,0 +1,41 @@
+"""Shared fixtures. Tests never need ../shared: their data lives in tests/data (see its README)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep embeddings stores and journals out of the real home folder."""
+    monkeypatch.setenv("ANONYMISER_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def face_boxes() -> dict[str, list[list[int]]]:
+    return json.loads((DATA / "faces" / "faces.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def face_detector():  # noqa: ANN201 - a CenterFaceDetector, loaded once for the whole run
+    from anonymiser.detect.faces import CenterFaceDetector
+
+    return CenterFaceDetector(threads=2)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
