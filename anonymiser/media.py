@@ -185,8 +185,10 @@ def load_image(path: str | Path, *, max_pixels: int) -> LoadedImage:
     data = _read_input(path)
     _register_heif()
     with warnings.catch_warnings():
-        # We check the size against our own limit below.
+        # We check the size against our own limit below; Pillow's "corrupt EXIF" notes are
+        # noise here (we never copy EXIF).
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)
         try:
             im = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
         except UnidentifiedImageError:
@@ -398,6 +400,8 @@ def save_image(
         options["icc_profile"] = like.icc_profile
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = int(quality)
+    if fmt == "PNG":
+        options["compress_level"] = 3  # about 3x faster than the default 6, ~10% larger
     if fmt == "TIFF":
         options["compression"] = "tiff_adobe_deflate"
     _atomic_write(path, image, fmt, options)
@@ -719,12 +723,14 @@ def _read_ifd(tiff: bytes, offset: int, order: str) -> tuple[dict[int, int], int
 
 
 def _pillow_kinds(im: Image.Image) -> set[str]:
-    """What Pillow (and pillow-heif) report in ``info`` and the EXIF it parses."""
+    """What Pillow (and pillow-heif) report in ``info`` and the EXIF it parses.
+
+    PNG text chunks are left to the raw scan (``im.text`` would decode the image)."""
     found: set[str] = set()
     info = im.info
-    if info.get("xmp") or info.get("XML:com.adobe.xmp"):
+    xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
+    if xmp:
         found.add("xmp")
-        xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
         raw = xmp.encode("utf-8", "replace") if isinstance(xmp, str) else bytes(xmp)
         if any(sig in raw for sig in _FACE_REGION_SIGNATURES):
             found.add("mwg-face-regions")
@@ -732,8 +738,6 @@ def _pillow_kinds(im: Image.Image) -> set[str]:
         found.add("comment")
     if info.get("thumbnails"):
         found.add("thumbnail")
-    if im.format == "PNG" and getattr(im, "text", None):
-        found.add("png-text")
     exif_bytes = info.get("exif")
     try:
         exif = im.getexif()

@@ -388,6 +388,24 @@ def test_truncated_and_corrupt_png(tmp_path: Path) -> None:
     _expect_error(tmp_path / "bad.png", "corrupt")
 
 
+@pytest.mark.parametrize(("fmt", "suffix"), [("BMP", ".bmp"), ("TIFF", ".tif"), ("WEBP", ".webp")])
+def test_truncated_other_formats(tmp_path: Path, fmt: str, suffix: str) -> None:
+    buf = io.BytesIO()
+    noise = np.random.default_rng(3).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(buf, fmt)
+    src = tmp_path / f"cut{suffix}"
+    src.write_bytes(buf.getvalue()[: len(buf.getvalue()) * 3 // 4])
+    _expect_error(src, "")
+
+
+def test_truncated_images_are_never_loaded_silently() -> None:
+    from PIL import ImageFile
+
+    import anonymiser  # noqa: F401  (nothing we import may switch this on)
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
 def test_corrupt_jpeg(tmp_path: Path) -> None:
     src = tmp_path / "junk.jpg"
     src.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
