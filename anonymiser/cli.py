@@ -196,3 +196,57 @@ def blur(
             err=True,
         )
     sys.exit(int(batch.exit_code))
+
+
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@settings_options
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.1),
+    help="Scan every SECONDS instead of using file system events (use on SMB/NFS shares; "
+    "chosen automatically where events do not work).",
+)
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0.0),
+    default=5.0,
+    show_default=True,
+    help="A file is processed once its size and time have not changed for SECONDS.",
+)
+@click.option("--once", is_flag=True, help="Process what is in incoming/, then exit (for cron).")
+@click.option("--status", "show_status", is_flag=True, help="Show queue, done, failed, last error.")
+@handle_errors
+def watch(
+    root: Path,
+    config: Path | None,
+    consent_path: Path | None,
+    poll: float | None,
+    settle: float,
+    once: bool,
+    show_status: bool,
+    on_date: Any = None,
+    **overrides: Any,
+) -> None:
+    """Watch ROOT/incoming and put safe copies in ROOT/ready (see docs/watch.md).
+
+    Creates ROOT/incoming, ready, review, failed and originals. Runs until stopped with
+    Ctrl-C or SIGTERM (the file in progress is finished first).
+
+    \b
+    Example:
+      anonymiser watch /srv/photos --consent consent.csv --purpose website
+      anonymiser watch /srv/photos --status
+    """  # fmt: skip
+    from anonymiser.watch import Layout, Watcher, WatchOptions, format_status, setup_logging
+    from anonymiser.watch import status as watch_status
+
+    if show_status:
+        for line in format_status(watch_status(root)):
+            click.echo(line)
+        return
+    verbose = click.get_current_context().find_root().params.get("verbose", 0)
+    settings = build_settings(config, on_date, **overrides)
+    setup_logging(Layout.at(root), verbose)
+    options = WatchOptions(root, settings, consent_path, poll=poll, settle=settle, once=once)
+    sys.exit(int(Watcher(options).run()))

@@ -1,0 +1,27 @@
+"""Hot folder: staff drop photos into ``ROOT/incoming`` and collect safe copies from ``ROOT/ready``.
+
+See ``docs/watch.md``. Only the public API is used to anonymise.
+"""
+
+from __future__ import annotations
+
+from anonymiser.watch.layout import Layout, is_ignored
+from anonymiser.watch.service import (
+    Watcher,
+    WatchError,
+    WatchOptions,
+    format_status,
+    setup_logging,
+    status,
+)
+
+__all__ = [
+    "Layout",
+    "WatchError",
+    "WatchOptions",
+    "Watcher",
+    "format_status",
+    "is_ignored",
+    "setup_logging",
+    "status",
+]

@@ -1,0 +1,759 @@
+"""The hot-folder service: watch ``ROOT/incoming``, anonymise each complete file exactly once.
+
+Only the public API is used to anonymise (``Anonymiser.process_file``, ``write_report``). One
+``Anonymiser`` lives for the whole process (models load once); it is rebuilt, keeping the loaded
+face detector, when the consent log changes. Per file, in this order, each step committed:
+
+1. journal ``seen`` (path, size, sha256) -> ``processing`` with the planned output name;
+2. ``process_file`` into ``.anonymiser/work/`` (atomic), then ``os.replace`` into ``ready/`` or
+   ``review/`` -- same file system, so a crash leaves the old state or the new, never half a file;
+3. journal ``done`` (or ``failed`` after writing the ``.txt`` reason) with the original's target;
+4. move the original to ``originals/`` (or ``failed/``); journal ``finished``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import logging.handlers
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from anonymiser import AnonymiserError, BatchResult, ExitCode, ImageResult, Settings, Status
+from anonymiser.errors import SettingsError
+from anonymiser.settings import TextMode
+from anonymiser.watch.journal import Journal, Row
+from anonymiser.watch.layout import (
+    PRIVATE_DIR_MODE,
+    PRIVATE_FILE_MODE,
+    SHARED_DIR_MODE,
+    SHARED_FILE_MODE,
+    Layout,
+    fsync_dir,
+    make_dirs,
+    unique_path,
+)
+from anonymiser.watch.records import from_record, to_record
+from anonymiser.watch.scanner import Entry, SettleTracker, is_network_fs, walk
+
+log = logging.getLogger("anonymiser.watch")
+
+DEFAULT_POLL = 5.0  # seconds between scans when events are unavailable
+SAFETY_RESCAN = 30.0  # full rescan even with events (missed events, renames on some shares)
+TIDY_AGE = 120.0  # empty folders in incoming/ older than this are removed
+
+# (settings, consent log or None, previous Anonymiser or None) -> an Anonymiser
+Factory = Callable[[Settings, Any, Any], Any]
+
+
+class WatchError(SettingsError):
+    """The watched folder cannot be used (unsafe layout, another watcher running)."""
+
+
+def default_factory(settings: Settings, consent: Any, previous: Any) -> Any:
+    from anonymiser import Anonymiser
+
+    if previous is not None:  # keep the loaded face model
+        return Anonymiser(settings, consent, face_detector=previous.face_detector)
+    return Anonymiser(settings, consent)
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    root: Path
+    settings: Settings = field(default_factory=Settings)
+    consent_path: Path | None = None
+    poll: float | None = None  # seconds; None = file system events where they work
+    settle: float = 5.0
+    once: bool = False
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def consent_fingerprint(path: Path) -> str:
+    """Hash of the consent log and its withdrawals file (any change means reload)."""
+    h = hashlib.sha256()
+    files = [path]
+    with contextlib.suppress(ImportError):
+        from anonymiser.consent import withdrawals_path
+
+        files.append(withdrawals_path(path))
+    for p in files:
+        try:
+            h.update(p.read_bytes())
+        except FileNotFoundError:
+            h.update(b"<missing>")
+        except OSError as err:
+            h.update(f"<unreadable {err}>".encode())
+    return h.hexdigest()
+
+
+def setup_logging(layout: Layout, verbose: int = 0) -> None:
+    """Log to stderr and to a rotating, owner-only log file in ``ROOT/.anonymiser``."""
+    logger = logging.getLogger("anonymiser")
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    logger.propagate = False
+    # watchdog logs a harmless error when stopped with events still queued
+    logging.getLogger("watchdog").setLevel(logging.CRITICAL)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    for h in list(logger.handlers):
+        if getattr(h, "_anonymiser_watch", False):
+            logger.removeHandler(h)
+    layout.state.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    handlers: list[logging.Handler] = [
+        logging.StreamHandler(sys.stderr),
+        logging.handlers.RotatingFileHandler(
+            layout.log_file, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
+        ),
+    ]
+    with contextlib.suppress(OSError):
+        os.chmod(layout.log_file, PRIVATE_FILE_MODE)
+    for h in handlers:
+        h.setFormatter(fmt)
+        h._anonymiser_watch = True  # type: ignore[attr-defined]
+        logger.addHandler(h)
+
+
+def _rel_str(rel: PurePosixPath) -> str:
+    return rel.as_posix()
+
+
+def _batch_of(rel: PurePosixPath) -> str:
+    return rel.parts[0] if len(rel.parts) > 1 else ""
+
+
+class Watcher:
+    """Watch ``ROOT/incoming`` and anonymise what arrives. ``run()`` blocks until stopped."""
+
+    def __init__(self, options: WatchOptions, *, factory: Factory = default_factory) -> None:
+        if options.settle < 0:
+            raise SettingsError(f"--settle {options.settle}: must be >= 0")
+        if options.poll is not None and options.poll <= 0:
+            raise SettingsError(f"--poll {options.poll}: must be > 0")
+        self.options = options
+        self.layout = Layout.at(options.root)
+        self._factory = factory
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._anon: Any = None
+        self._consent: Any = None
+        self._consent_fp: str | None = None
+        self._good_pupils: list[Any] = []
+        self._tracker = SettleTracker(options.settle)
+        self._journal: Journal | None = None
+        self._lock_fd: int | None = None
+        self._poll: float | None = options.poll
+        self._warned_links: set[Path] = set()
+        self._stuck: set[Path] = set()
+        self._last_tidy = 0.0
+        self.failed_count = 0
+        self.done_count = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def journal(self) -> Journal:
+        assert self._journal is not None, "watcher not started"
+        return self._journal
+
+    def start(self) -> None:
+        """Create the layout, take the lock, open and recover the journal, load the models."""
+        layout = self.layout
+        layout.create()
+        self._lock()
+        network = is_network_fs(layout.root)
+        if network:
+            log.warning(
+                "%s is on a network file system: journal without WAL; run the watcher on the "
+                "file server itself if you can",
+                layout.root,
+            )
+        self._journal = Journal(layout.journal, wal=not network)
+        self.journal.set_meta("pid", str(os.getpid()))
+        self.journal.set_meta("started", datetime.now().isoformat(timespec="seconds"))
+        redo = self.journal.recover()
+        if redo:
+            log.warning(
+                "recovering: %d file(s) were being processed when the watcher stopped; redoing",
+                redo,
+            )
+        self._clear_work()
+        self._recover_unfinished()
+        self._refresh_consent(initial=True)
+        _ = self._anon.face_detector  # load the face model now: fail fast if it is missing
+        for warning in self._anon.warnings():
+            log.warning("%s", warning)
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def run(self) -> ExitCode:
+        """Run until SIGINT/SIGTERM (or, with ``once``, until ``incoming/`` is empty)."""
+        self.start()
+        observer = self._start_events()
+        restore = self._install_signals()
+        mode = "events" if observer is not None else f"polling every {self._poll:g} s"
+        log.info(
+            "watching %s (%s, settle %g s)%s",
+            self.layout.incoming, mode, self.options.settle, " once" if self.options.once else "",
+        )  # fmt: skip
+        try:
+            self._loop(observer is not None)
+        except KeyboardInterrupt:
+            log.warning("aborted; the file in progress will be redone on the next start")
+            return ExitCode.INTERRUPTED
+        finally:
+            restore()
+            if observer is not None:
+                observer.stop()
+                observer.join(timeout=5)
+            self._clear_work()
+            self.close()
+        log.info("stopped: %d done, %d failed in this run", self.done_count, self.failed_count)
+        if self.options.once and self.failed_count:
+            return ExitCode.SOME_FAILED
+        return ExitCode.OK
+
+    def _loop(self, events: bool) -> None:
+        min_gap = min(0.5, max(self.options.settle / 4, 0.05))
+        while not self._stop.is_set():
+            self._wake.clear()
+            waiting = self.cycle()
+            if self.options.once and not waiting:
+                break
+            if waiting:
+                timeout = max(self.options.settle / 2, 0.1)
+                if self._poll is not None:
+                    timeout = min(timeout, self._poll)
+            else:
+                timeout = SAFETY_RESCAN if events else (self._poll or DEFAULT_POLL)
+            self._wake.wait(timeout)
+            if not self._stop.is_set():
+                time.sleep(min_gap)  # let a burst of events settle into one scan
+
+    def _start_events(self) -> Any:
+        if self._poll is not None:
+            return None
+        if is_network_fs(self.layout.incoming):
+            self._poll = DEFAULT_POLL
+            log.info(
+                "%s is a network share: file system events do not work there", self.layout.incoming
+            )
+            return None
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+
+            wake = self._wake
+
+            class _Handler(FileSystemEventHandler):
+                def on_any_event(self, event: Any) -> None:
+                    wake.set()
+
+            observer = Observer()
+            observer.schedule(_Handler(), str(self.layout.incoming), recursive=True)
+            observer.start()
+        except Exception as err:  # no inotify, watch limit reached, ...
+            self._poll = DEFAULT_POLL
+            log.warning("file system events unavailable (%s): polling instead", err)
+            return None
+        return observer
+
+    def _install_signals(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop.is_set():
+                raise KeyboardInterrupt
+            log.info("stopping after the current file (signal again to abort it)")
+            self.stop()
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore() -> None:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+        return restore
+
+    def _lock(self) -> None:
+        import fcntl
+
+        fd = os.open(self.layout.lock_file, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise WatchError(
+                f"{self.layout.root}: another watcher is already running here (pid {pid})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    # -- recovery ----------------------------------------------------------------------------
+    def _clear_work(self) -> None:
+        """Staged outputs of an interrupted file: never valid, delete them."""
+        with contextlib.suppress(FileNotFoundError):
+            for p in self.layout.work.iterdir():
+                if p.is_file() or p.is_symlink():
+                    p.unlink(missing_ok=True)
+
+    def _recover_unfinished(self) -> None:
+        """Completed rows whose original may not have been moved: finish the move."""
+        for row in self.journal.unfinished():
+            src = self.layout.incoming.joinpath(*PurePosixPath(row.rel).parts)
+            if not src.is_file() or src.is_symlink():
+                self.journal.finish(row.id)  # moved before the crash (or removed by staff)
+                continue
+            try:
+                same = sha256_file(src) == row.sha256
+            except OSError:
+                continue
+            if same:
+                self._move_original(row, src)
+
+    # -- consent -----------------------------------------------------------------------------
+    def _refresh_consent(self, *, initial: bool = False) -> None:
+        path = self.options.consent_path
+        settings = self.options.settings
+        if path is None:
+            if self._anon is None:
+                self._anon = self._factory(settings, None, None)
+            return
+        fp = consent_fingerprint(path)
+        if fp == self._consent_fp and self._anon is not None:
+            return
+        try:
+            from anonymiser import ConsentLog
+
+            consent = ConsentLog.load(path)
+        except (AnonymiserError, OSError, ImportError) as err:
+            if initial:
+                raise
+            log.error(
+                "CONSENT LOG INVALID, every face is blurred and all text redacted until it is "
+                "fixed: %s",
+                err,
+            )
+            self.journal.set_meta("consent_error", f"{datetime.now():%Y-%m-%d %H:%M:%S} {err}")
+            denied = (
+                settings.replace(text=TextMode.ALL) if settings.text is TextMode.NAMES else settings
+            )
+            self._anon = self._factory(denied, None, self._anon)
+            self._consent = None
+        else:
+            if self._consent_fp is not None:
+                log.info("consent log changed: reloaded (%s)", getattr(consent, "sha256", "")[:12])
+            self._anon = self._factory(settings, consent, self._anon)
+            self._consent = consent
+            self._good_pupils = list(self._anon.pupils)
+            if self._journal is not None:
+                self.journal.set_meta("consent_error", "")
+        self._consent_fp = fp
+
+    # -- one scan ----------------------------------------------------------------------------
+    def cycle(self) -> bool:
+        """Scan once and process every settled file. True while files are still settling."""
+        entries, links = walk(self.layout.incoming)
+        for link in links:
+            if link not in self._warned_links:
+                log.warning("%s: symbolic link ignored (links are never followed)", link)
+                self._warned_links.add(link)
+        for e in self._tracker.update(entries):
+            if self._stop.is_set():
+                break
+            self._tracker.forget(e.path)
+            try:
+                self.handle(e)
+            except (OSError, AnonymiserError) as err:
+                log.error("%s: %s", e.rel, err)
+                self._stuck.add(e.path)
+        remaining, _ = walk(self.layout.incoming)
+        self.flush_reports(remaining)
+        live = [e for e in remaining if e.path not in self._stuck]
+        if not live:
+            self._tidy()
+        return bool(live)
+
+    def handle(self, e: Entry) -> None:
+        """Process one settled file (or finish what a crash interrupted)."""
+        layout = self.layout
+        src = e.path
+        if src.is_symlink() or not layout.inside(src, layout.incoming):
+            log.warning("%s: outside the incoming folder; ignored", src)
+            return
+        try:
+            digest = sha256_file(src)
+            st = os.stat(src, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if (st.st_size, st.st_mtime_ns) != (e.size, e.mtime_ns):
+            return  # changed while hashing: settle again
+        rel = _rel_str(e.rel)
+        row = self.journal.find(rel, digest)
+        if row is not None and row.state in ("done", "failed"):
+            if not row.finished:
+                self._move_original(row, src)  # finishing after a crash
+            else:
+                self._duplicate(row, e)
+            return
+        row = row or self.journal.add(rel, e.size, digest, _batch_of(e.rel))
+        self._refresh_consent()
+        self._process(row, e)
+
+    def _duplicate(self, row: Row, e: Entry) -> None:
+        """The same content at the same path was already processed: keep it, do not redo."""
+        where = f"{row.area}/{row.output}" if row.state == "done" else f"failed/ ({row.error})"
+        log.info("%s: already processed earlier (same content): %s", e.rel, where)
+        target = unique_path(self.layout.target(self.layout.originals, e.rel))
+        self._move(e.path, target, self.layout.originals, private=True)
+
+    def _process(self, row: Row, e: Entry) -> None:
+        from anonymiser.pipeline import is_media
+
+        layout = self.layout
+        src = e.path
+        if not is_media(src):
+            kind = src.suffix.lower() or "no extension"
+            self._fail(row, e, f"not a photo or video the anonymiser can process ({kind})", None)
+            return
+        out = row.output or self._plan_output(row, e.rel)
+        self.journal.start(row.id, out)
+        log.info("%s: processing", e.rel)
+        staging = layout.work / f"{row.id}{PurePosixPath(out).suffix}"
+        try:
+            result: ImageResult = self._anon.process_file(src, staging)
+            try:
+                st = os.stat(src, follow_symlinks=False)
+                changed = (st.st_size, st.st_mtime_ns) != (e.size, e.mtime_ns)
+            except FileNotFoundError:
+                changed = True
+            if changed:
+                log.warning(
+                    "%s: changed while it was being processed; will redo when settled", e.rel
+                )
+                self.journal.forget(row.id)
+                return
+            if result.status is not Status.OK:
+                self._fail(row, e, result.error or "processing failed", result)
+                return
+            self._publish(row, e, out, staging, result)
+        finally:
+            staging.unlink(missing_ok=True)
+
+    def _publish(self, row: Row, e: Entry, out: str, staging: Path, result: ImageResult) -> None:
+        layout = self.layout
+        area = "review" if result.needs_review else "ready"
+        folder = layout.review if result.needs_review else layout.ready
+        other = layout.ready if result.needs_review else layout.review
+        out_rel = PurePosixPath(out)
+        final = layout.target(folder, out_rel)
+        layout.target(other, out_rel).unlink(missing_ok=True)  # a redo may decide differently
+        make_dirs(final.parent, folder, SHARED_DIR_MODE)
+        os.chmod(staging, SHARED_FILE_MODE)
+        os.replace(staging, final)
+        fsync_dir(final.parent)
+        original = unique_path(layout.target(layout.originals, e.rel))
+        original_rel = original.relative_to(layout.root).as_posix()
+        final_rel = f"{area}/{out}"
+        self._audit(result, e.path, final)
+        report = replace(
+            result,
+            source=f"incoming/{row.rel}",
+            output=final_rel,
+            extra={**result.extra, "original": original_rel, **self._consent_extra()},
+        )
+        self.journal.done(row.id, out, area, original_rel, to_record(report))
+        self.done_count += 1
+        log.info(
+            "%s: done -> %s (%d faces blurred, %d kept)%s",
+            e.rel, final_rel, result.faces_blurred, result.faces_kept,
+            " NEEDS REVIEW" if result.needs_review else "",
+        )  # fmt: skip
+        self._move_original(self.journal.get(row.id), e.path)
+
+    def _fail(self, row: Row, e: Entry, error: str, result: ImageResult | None) -> None:
+        layout = self.layout
+        target = unique_path(layout.target(layout.failed, e.rel))
+        make_dirs(target.parent, layout.failed, SHARED_DIR_MODE)
+        reason = target.with_name(target.name + ".txt")
+        _write_text(reason, _reason_text(row.rel, error))
+        target_rel = target.relative_to(layout.root).as_posix()
+        failed = result or ImageResult(str(e.path), None, Status.FAILED, error=error)
+        if result is not None:
+            self._audit(result, e.path, None)
+        failed = replace(
+            failed,
+            source=f"incoming/{row.rel}",
+            output=None,
+            error=error,
+            extra={**failed.extra, "original": target_rel, **self._consent_extra()},
+        )
+        self.journal.failed(row.id, error, target_rel, to_record(failed))
+        self.failed_count += 1
+        log.error("%s: FAILED -> %s: %s", e.rel, target_rel, error)
+        self._move_original(self.journal.get(row.id), e.path)
+
+    def _consent_extra(self) -> dict[str, Any]:
+        sha = getattr(self._consent, "sha256", None)
+        return {"consent_sha256": sha, "received": datetime.now().isoformat(timespec="seconds")}
+
+    def _audit(self, result: ImageResult, src: Path, final: Path | None) -> None:
+        """Append to the shared audit journal (``anonymiser.audit``) when it is available."""
+        try:
+            from anonymiser import audit
+        except ImportError:
+            return
+        try:
+            entry = replace(result, source=str(src), output=str(final) if final else None)
+            audit.record_batch(BatchResult((entry,)), self._anon.settings, self._consent)
+        except Exception as err:  # the audit journal must never stop the service
+            log.error("audit journal: %s", err)
+
+    def _move_original(self, row: Row, src: Path) -> None:
+        """Move the original out of incoming/ to where the journal says, then mark it finished."""
+        layout = self.layout
+        assert row.original is not None
+        target = layout.root.joinpath(*PurePosixPath(row.original).parts)
+        private = row.state == "done"
+        area = layout.originals if private else layout.failed
+        if os.path.lexists(target):
+            target = unique_path(target)
+            self.journal.set_original(row.id, target.relative_to(layout.root).as_posix())
+        self._move(src, target, area, private=private)
+        self.journal.finish(row.id)
+
+    def _move(self, src: Path, target: Path, area: Path, *, private: bool) -> None:
+        if not self.layout.inside(target, area):
+            raise WatchError(f"{target}: outside {area}")
+        make_dirs(target.parent, area, PRIVATE_DIR_MODE if private else SHARED_DIR_MODE)
+        try:
+            os.rename(src, target)
+        except OSError as err:
+            if err.errno != 18:  # EXDEV: incoming/ is on another file system
+                raise
+            shutil.copy2(src, target)
+            with open(target, "rb") as f:
+                os.fsync(f.fileno())
+            src.unlink()
+        os.chmod(target, PRIVATE_FILE_MODE if private else SHARED_FILE_MODE)
+        fsync_dir(target.parent)
+        fsync_dir(src.parent)
+
+    # -- output names ------------------------------------------------------------------------
+    def _pupils(self) -> list[Any]:
+        return list(getattr(self._anon, "pupils", None) or []) or self._good_pupils
+
+    def _safe_folder(self, part: str, pupils: list[Any]) -> str:
+        if not pupils:
+            return part
+        try:
+            from anonymiser.identify.names import contains_roster_name
+        except ImportError:
+            return part
+        if contains_roster_name(part, pupils):
+            return "folder-" + hashlib.sha256(part.encode()).hexdigest()[:6]
+        return part
+
+    def _plan_output(self, row: Row, rel: PurePosixPath) -> str:
+        """Output path under ready/ (or review/): folders mirrored, pupils' names removed,
+        the suffix of what is written, and never a name another input already has."""
+        from anonymiser.pipeline import plan_outputs
+
+        pupils = self._pupils()
+        src = self.layout.incoming.joinpath(*rel.parts)
+        name = plan_outputs([src], self.layout.work, pupils)[0][1].name
+        stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
+        if stem != PurePosixPath(rel.name).stem:  # renamed because it carried a pupil's name
+            stem = f"photo-{row.id:05d}"
+        parents = [self._safe_folder(p, pupils) for p in rel.parts[:-1]]
+        k = 0
+        while True:
+            candidate = PurePosixPath(*parents, f"{stem}-{k}{suffix}" if k else stem + suffix)
+            out = candidate.as_posix()
+            taken = self.journal.output_taken(out, row.id) or any(
+                os.path.lexists(self.layout.target(area, candidate))
+                for area in (self.layout.ready, self.layout.review)
+            )
+            if not taken:
+                return out
+            k += 1
+
+    # -- per-batch reports and tidying -------------------------------------------------------
+    def flush_reports(self, remaining: list[Entry]) -> None:
+        """Write a report for every batch (top-level folder, or the loose files) that has no
+        file left in incoming/ and has results not yet reported."""
+        busy = {_batch_of(e.rel) for e in remaining if e.path not in self._stuck}
+        batches: dict[str, list[Row]] = {}
+        for row in self.journal.unreported():
+            if row.batch not in busy:
+                batches.setdefault(row.batch, []).append(row)
+        for batch, rows in batches.items():
+            try:
+                self._write_batch_report(batch, rows)
+            except (AnonymiserError, OSError) as err:
+                log.error("report for %s: %s", batch or "loose files", err)
+                continue
+            self.journal.mark_reported([r.id for r in rows])
+
+    def _write_batch_report(self, batch: str, rows: list[Row]) -> Path:
+        from anonymiser.report import write_report
+
+        layout = self.layout
+        label = self._safe_folder(batch, self._pupils()) if batch else "files"
+        stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
+        path = unique_path(layout.reports / f"{stamp} {label}.json")
+        results = tuple(from_record(r.report_record) for r in rows if r.record)
+        result = BatchResult(results, sum(r.seconds for r in results))
+        settings = self._anon.settings
+        write_report(path, result, settings, self._consent)
+        os.chmod(path, SHARED_FILE_MODE)
+        try:
+            from anonymiser.review import write_review
+        except ImportError:
+            write_review = None
+        if write_review is not None:
+            absolute = BatchResult(
+                tuple(
+                    replace(r, output=str(layout.root / r.output) if r.output else None)
+                    for r in results
+                ),
+                result.seconds,
+            )
+            html = path.with_suffix(".html")
+            try:
+                write_review(html, absolute, settings, self._consent)
+                os.chmod(html, SHARED_FILE_MODE)
+            except Exception as err:  # the review page is a convenience; never stop for it
+                log.error("%s: review page not written: %s", html, err)
+        log.info(
+            "batch %s: %d file(s) (%d failed), report %s",
+            label, len(results), len(result.failed), path.relative_to(layout.root),
+        )  # fmt: skip
+        return path
+
+    def _tidy(self) -> None:
+        """Remove empty folders left in incoming/ (not just-created ones a copy is filling)."""
+        now = time.time()
+        if now - self._last_tidy < 10:
+            return
+        self._last_tidy = now
+        for folder, _dirs, _files in os.walk(self.layout.incoming, topdown=False):
+            p = Path(folder)
+            if p == self.layout.incoming:
+                continue
+            with contextlib.suppress(OSError):  # not empty, or gone: leave it
+                if not p.is_symlink() and now - p.stat().st_mtime > TIDY_AGE:
+                    p.rmdir()
+
+
+def _reason_text(rel: str, error: str) -> str:
+    return (
+        "This file was NOT made safe and NOT published.\n\n"
+        f"File:    incoming/{rel}\n"
+        f"When:    {datetime.now():%Y-%m-%d %H:%M}\n"
+        f"Problem: {error}\n\n"
+        "What to do: check that the file opens on your computer. If it is a photo or video,\n"
+        "save or export it again (JPEG is safest) and drop the new copy into incoming/.\n"
+        "The original is kept next to this note. Ask the Data Lead if it keeps failing.\n"
+    )
+
+
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, SHARED_FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- status ---------------------------------------------------------------------------------
+def status(root: str | Path) -> dict[str, Any]:
+    """Queue, counts, last error and whether a watcher is running, read from the journal."""
+    import fcntl
+
+    layout = Layout.at(root)
+    with Journal(layout.journal, create=False, wal=not is_network_fs(layout.root)) as journal:
+        counts = journal.counts()
+        last = journal.last_error()
+        pid = journal.meta("pid")
+        consent_error = journal.meta("consent_error") or None
+        unreported = len(journal.unreported())
+    running = False
+    with contextlib.suppress(OSError):
+        fd = os.open(layout.lock_file, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            running = True
+        finally:
+            os.close(fd)
+    queue = len(walk(layout.incoming)[0])
+    return {
+        "root": str(layout.root),
+        "running": running,
+        "pid": int(pid) if running and pid and pid.isdigit() else None,
+        "queue": queue,
+        "done": counts["done"],
+        "failed": counts["failed"],
+        "in_progress": counts["processing"],
+        "reports_pending": unreported,
+        "last_error": None
+        if last is None
+        else {
+            "file": f"incoming/{last.rel}",
+            "moved_to": last.original,
+            "error": last.error,
+            "time": datetime.fromtimestamp(last.updated_at).isoformat(timespec="seconds"),
+        },
+        "consent_error": consent_error,
+    }
+
+
+def format_status(info: dict[str, Any]) -> Iterator[str]:
+    yield f"watched folder: {info['root']}"
+    state = f"running (pid {info['pid']})" if info["running"] else "not running"
+    yield f"watcher:        {state}"
+    yield f"queue:          {info['queue']} file(s) waiting in incoming/"
+    yield f"done:           {info['done']}"
+    yield f"failed:         {info['failed']}"
+    if info["in_progress"]:
+        yield f"in progress:    {info['in_progress']}"
+    last = info["last_error"]
+    if last:
+        yield f"last error:     {last['time']} {last['file']}: {last['error']}"
+    else:
+        yield "last error:     none"
+    if info["consent_error"]:
+        yield f"CONSENT LOG:    {info['consent_error']}"
