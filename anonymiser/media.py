@@ -192,6 +192,10 @@ def load_image(path: str | Path, *, max_pixels: int) -> LoadedImage:
         try:
             im = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
         except UnidentifiedImageError:
+            if data[4:8] == b"ftyp" and not _heif_ready:
+                raise UnsupportedMediaError(
+                    f"{path}: HEIC/HEIF needs the pillow-heif package (pip install pillow-heif)"
+                ) from None
             raise MediaError(f"{path}: not an image, or not an image format we support") from None
         except Image.DecompressionBombError as exc:
             raise MediaError(f"{path}: image too large (decompression-bomb limit): {exc}") from None
