@@ -14,7 +14,9 @@ ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _private_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Keep embeddings stores and journals out of the real home folder."""
     monkeypatch.setenv("ANONYMISER_HOME", str(tmp_path_factory.mktemp("home")))
 
@@ -30,7 +32,7 @@ def face_boxes() -> dict[str, list[list[int]]]:
 
 
 @pytest.fixture(scope="session")
-def face_detector():  # noqa: ANN201 - a CenterFaceDetector, loaded once for the whole run
+def face_detector():
     from anonymiser.detect.faces import CenterFaceDetector
 
     return CenterFaceDetector(threads=2)

@@ -1,0 +1,3 @@
+from anonymiser.cli import main
+
+main()

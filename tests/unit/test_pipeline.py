@@ -1,0 +1,106 @@
+"""The pipeline with fake engines injected: ordering, fail-closed, output planning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from anonymiser import Anonymiser, Settings, SettingsError, Status
+from anonymiser.pipeline import plan_outputs
+from anonymiser.results import Box, Detection, Kind
+
+
+class FakeFaces:
+    name = "fake"
+
+    def __init__(self, boxes: list[Box] | None = None, fail: bool = False) -> None:
+        self.boxes = boxes or [Box(10, 10, 20, 20)]
+        self.fail = fail
+        self.calls = 0
+
+    def detect(self, rgb: np.ndarray, threshold: float) -> list[Detection]:
+        self.calls += 1
+        if self.fail:
+            raise RuntimeError("engine crashed")
+        return [Detection(Kind.FACE, b, 0.9, self.name) for b in self.boxes]
+
+
+def _jpeg(path: Path, colour: int = 128) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(colour)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path, quality=95)
+    return path
+
+
+def test_process_array_blurs_every_face() -> None:
+    rgb = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    anon = Anonymiser(Settings(text="off"), face_detector=FakeFaces())
+    safe, result = anon.process_array(rgb)
+    assert result.status is Status.OK and result.faces_blurred == 1
+    assert result.regions[0].reason == "not-identified"
+    assert not np.array_equal(safe[10:30, 10:30], rgb[10:30, 10:30])
+    with pytest.raises(SettingsError):
+        anon.process_array(rgb[..., 0])
+
+
+def test_fail_closed_writes_nothing(tmp_path: Path) -> None:
+    src = _jpeg(tmp_path / "in" / "a.jpg")
+    anon = Anonymiser(Settings(text="off"), face_detector=FakeFaces(fail=True))
+    result = anon.process_file(src, tmp_path / "out" / "a.jpg")
+    assert result.status is Status.FAILED
+    assert "engine crashed" in (result.error or "") and str(src) in (result.error or "")
+    assert not (tmp_path / "out" / "a.jpg").exists()
+
+
+def test_batch_keeps_input_order_and_continues_after_bad_file(tmp_path: Path) -> None:
+    inp = tmp_path / "in"
+    files = [_jpeg(inp / f"{n}.jpg", n) for n in (3, 1, 2)]
+    (inp / "0-bad.jpg").write_text("not a picture")
+    anon = Anonymiser(Settings(text="off", workers=1), face_detector=FakeFaces())
+    batch = anon.process_batch([inp], tmp_path / "out")
+    names = [Path(r.source).name for r in batch.images]
+    assert names == sorted(["0-bad.jpg", *(f.name for f in files)])
+    assert [r.status for r in batch.images].count(Status.FAILED) == 1
+    assert batch.exit_code == 1
+    assert all((tmp_path / "out" / f.name).exists() for f in files)
+
+
+def test_plan_mirrors_tree_and_avoids_collisions(tmp_path: Path) -> None:
+    a = _jpeg(tmp_path / "in" / "day 1" / "IMG 1.jpg")
+    b = _jpeg(tmp_path / "in" / "day 2" / "IMG 1.jpg")
+    c = _jpeg(tmp_path / "other" / "IMG 1.jpg")
+    out = tmp_path / "out"
+    plan = dict(plan_outputs([tmp_path / "in", c], out))
+    assert plan[a] == out / "day 1" / "IMG 1.jpg"
+    assert plan[b] == out / "day 2" / "IMG 1.jpg"
+    assert plan[c] == out / "IMG 1-1.jpg" or plan[c] == out / "IMG 1.jpg"
+    assert len(set(plan.values())) == 3
+
+
+def test_plan_refuses_output_inside_input(tmp_path: Path) -> None:
+    _jpeg(tmp_path / "in" / "a.jpg")
+    with pytest.raises(SettingsError, match="inside the input"):
+        plan_outputs([tmp_path / "in"], tmp_path / "in" / "safe")
+
+
+@dataclass(frozen=True)
+class _Pupil:
+    pupil_id: str
+    first_name: str
+    last_name: str
+    preferred_name: str
+
+
+def test_plan_renames_files_and_folders_with_pupil_names(tmp_path: Path) -> None:
+    src = _jpeg(tmp_path / "in" / "Amelia Hughes" / "Amelia_Hughes_Y6.jpg")
+    plain = _jpeg(tmp_path / "in" / "sports" / "IMG_0001.jpg")
+    pupils = [_Pupil("P1", "Amelia", "Hughes", "Amelia")]
+    plan = dict(plan_outputs([tmp_path / "in"], tmp_path / "out", pupils))
+    out = plan[src].relative_to(tmp_path / "out")
+    assert "amelia" not in str(out).lower() and "hughes" not in str(out).lower()
+    assert out.name.startswith("photo-") and out.parts[0].startswith("folder-")
+    assert plan[plain] == tmp_path / "out" / "sports" / "IMG_0001.jpg"
