@@ -184,6 +184,12 @@ def blur(
         batch = verify_batch(batch, anon, outdir)
     report_path = report_path or outdir / "report.json"
     write_report(report_path, batch, settings, consent)
+    from anonymiser.audit import AuditError, record_batch
+
+    try:
+        record_batch(batch, settings, consent)
+    except AuditError as err:  # the outputs are written; say so, but do not hide the failure
+        click.echo(f"warning: {err}", err=True)
     if review_path:
         from anonymiser.review import write_review
 
@@ -250,3 +256,121 @@ def watch(
     setup_logging(Layout.at(root), verbose)
     options = WatchOptions(root, settings, consent_path, poll=poll, settle=settle, once=once)
     sys.exit(int(Watcher(options).run()))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@consent_option
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The run's report JSON: faces it kept with consent are not findings. Without it, "
+    "every sharp face is a finding (strict).",
+)
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Settings TOML file ([anonymiser] table).")  # fmt: skip
+@click.option(
+    "--strict", is_flag=True, help="Also count weak sharp face detections as findings."
+)
+@click.option("--date", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Judge the roster as on this date, YYYY-MM-DD (default today).")  # fmt: skip
+@handle_errors
+def check(
+    paths: tuple[Path, ...],
+    consent_path: Path | None,
+    report_path: Path | None,
+    config: Path | None,
+    strict: bool,
+    on_date: Any = None,
+) -> None:
+    """Re-check outputs for any face, pupil name, metadata or name in a file name left.
+
+    Prints one finding per line on stdout; exits 6 if anything is found, 0 if not.
+
+    \b
+    Example:
+      anonymiser check safe/ --consent consent.csv --report safe/report.json
+    """  # fmt: skip
+    from anonymiser.check import check_paths, kept_from_report
+
+    settings = build_settings(config, on_date)
+    consent = load_consent(consent_path)
+    kept = kept_from_report(report_path) if report_path else None
+    findings = check_paths(paths, settings=settings, consent=consent, kept=kept, strict=strict)
+    for finding in findings:
+        click.echo(str(finding))
+    click.echo(f"{len(findings)} finding(s)", err=True)
+    sys.exit(int(ExitCode.FINDINGS if findings else ExitCode.OK))
+
+
+@main.group()
+def audit() -> None:
+    """Query the audit journal of every processed file (no names in it, only pupil ids).
+
+    \b
+    Example:
+      anonymiser audit pupil P0042
+      anonymiser audit file safe/photo-0001.jpg
+    """  # fmt: skip
+
+
+def journal_option(func: F) -> F:
+    return click.option(
+        "--journal",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The journal file (default: audit.sqlite next to the embeddings store, "
+        "or in $ANONYMISER_HOME).",
+    )(func)
+
+
+def _print_records(records: list[Any], as_json: bool) -> None:
+    import json
+
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in records], indent=2))
+        return
+    for r in records:
+        regions = ", ".join(
+            f"{x.kind} {x.action} {x.reason}" + (f" {x.pupil_id}" if x.pupil_id else "")
+            for x in r.regions
+        )
+        click.echo(f"{r.time}\t{r.status}\t{r.output or '-'}\t{r.source}\t[{regions}]")
+
+
+@audit.command("pupil")
+@click.argument("pupil_id")
+@journal_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
+@handle_errors
+def audit_pupil(pupil_id: str, journal: Path | None, as_json: bool) -> None:
+    """List every output in which PUPIL_ID was kept sharp (e.g. to remove after withdrawal).
+
+    \b
+    Example:
+      anonymiser audit pupil P0042 --json
+    """  # fmt: skip
+    from anonymiser.audit import pupil_outputs
+
+    records = pupil_outputs(pupil_id, journal)
+    _print_records(records, as_json)
+    click.echo(f"{len(records)} output(s) with {pupil_id} kept sharp", err=True)
+
+
+@audit.command("file")
+@click.argument("path", type=click.Path(path_type=Path))
+@journal_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
+@handle_errors
+def audit_file(path: Path, journal: Path | None, as_json: bool) -> None:
+    """Show the journal's records for PATH (an input or an output, by path or by content).
+
+    \b
+    Example:
+      anonymiser audit file safe/photo-0001.jpg
+    """  # fmt: skip
+    from anonymiser.audit import file_history
+
+    records = file_history(path, journal)
+    _print_records(records, as_json)
+    click.echo(f"{len(records)} record(s) for {path}", err=True)

@@ -1,0 +1,292 @@
+"""The Headteacher's review page: one self-contained HTML file per batch.
+
+Each photo is shown as a downscaled copy of its safe OUTPUT (never the original), embedded as a
+``data:`` URI, with an SVG overlay outlining and numbering every region: faces blurred, text
+blurred, faces kept sharp with the pupil id and why. Photos that need review come first. No
+names appear (pupil ids only), no script runs, nothing is fetched: a strict Content Security
+Policy in the page says so to the browser. Print and keyboard/screen-reader friendly.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from anonymiser import __version__
+from anonymiser.errors import MediaError
+from anonymiser.results import Action, BatchResult, ImageResult, Kind, Reason, Region, Status
+from anonymiser.settings import Settings
+
+if TYPE_CHECKING:
+    from anonymiser.consent import ConsentLog
+
+log = logging.getLogger(__name__)
+
+THUMB_SIDE = 1024  # long side of the embedded copy: sharp enough to enlarge, small enough to embed
+THUMB_QUALITY = 78
+
+REASON_TEXT: dict[str, str] = {
+    Reason.CONSENT: "consent covers this use",
+    Reason.NOT_IDENTIFIED: "not identified",
+    Reason.NO_CONSENT: "no consent for this use",
+    Reason.WITHDRAWN: "consent withdrawn",
+    Reason.CONSENT_OTHER_YEAR: "consent is for another academic year",
+    Reason.NOT_ON_LOG: "not on the consent log",
+    Reason.NO_BIOMETRIC_CONSENT: "no consent to face matching",
+    Reason.AMBIGUOUS_MATCH: "could be more than one pupil",
+    Reason.TOO_SMALL: "too small to identify",
+    Reason.NO_CONSENT_LOG: "no consent log given",
+    Reason.PUPIL_NAME: "a pupil's name",
+    Reason.ALL_TEXT: "all text is redacted",
+    Reason.NOT_A_NAME: "not a pupil's name",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """One numbered region as drawn on a thumbnail and listed under it."""
+
+    number: int
+    anchor: str
+    css: str  # face-blurred, text-blurred, face-kept, text-kept
+    label: str  # one line for screen readers and the list
+    x: int
+    y: int
+    w: int
+    h: int
+    cx: float  # marker circle centre
+    cy: float
+
+
+@dataclass(slots=True)
+class Item:
+    """One image on the page."""
+
+    index: int
+    anchor: str
+    title: str
+    status: str
+    needs_review: bool
+    width: int
+    height: int
+    thumbnail: str | None  # data: URI
+    alt: str
+    markers: list[Marker] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    note: str | None = None
+    radius: float = 12.0
+
+
+def _region_css(region: Region) -> str:
+    kept = "kept" if region.action is Action.KEPT else "blurred"
+    return f"{region.kind}-{kept}"
+
+
+def _region_label(number: int, region: Region) -> str:
+    what = "Face" if region.kind is Kind.FACE else "Text"
+    reason = REASON_TEXT.get(region.reason, str(region.reason))
+    if region.action is Action.KEPT:
+        if region.kind is Kind.FACE:
+            who = region.pupil_id or "unknown pupil"
+            return f"{number}. {what} kept sharp: pupil {who}, {reason}"
+        return f"{number}. {what} kept: {reason}"
+    who = f" (pupil {region.pupil_id})" if region.pupil_id else ""
+    return f"{number}. {what} blurred: {reason}{who}"
+
+
+def marker_radius(width: int, height: int) -> float:
+    """Marker circle radius in image pixels: about 1/40 of the long side."""
+    return max(3.0, 0.025 * max(width, height))
+
+
+def _markers(anchor: str, regions: tuple[Region, ...], width: int, height: int) -> list[Marker]:
+    radius = marker_radius(width, height)
+    out = []
+    for n, region in enumerate(regions, start=1):
+        b = region.box.clipped(width, height) if width and height else region.box
+        # The numbered circle sits on the box's top-left corner, kept inside the picture.
+        cx = min(max(b.x, radius), max(radius, width - radius))
+        cy = min(max(b.y, radius), max(radius, height - radius))
+        out.append(
+            Marker(n, f"{anchor}-r{n}", _region_css(region), _region_label(n, region),
+                   b.x, b.y, b.w, b.h, cx, cy)
+        )  # fmt: skip
+    return out
+
+
+def _thumbnail(path: Path, settings: Settings) -> tuple[str, int, int]:
+    """A JPEG data URI of the output, long side at most THUMB_SIDE; and the output's size."""
+    from PIL import Image
+
+    from anonymiser import media
+
+    image = media.load_image(path, max_pixels=settings.max_pixels)
+    im = Image.fromarray(image.rgb)
+    width, height = im.size
+    im.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True)  # no metadata is written
+    return (
+        "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
+        width,
+        height,
+    )
+
+
+def _hide_names(text: str, matcher: Any) -> str:
+    """Replace any path part carrying a roster name (the review page shows no names)."""
+    if matcher is None or not text:
+        return text
+    parts = text.replace("\\", "/").split("/")
+    words = [p for part in parts for p in part.split()]
+    out = text
+    for word in words:
+        stem = Path(word).stem or word
+        if len(stem) > 1 and matcher.contains_name(stem):
+            out = out.replace(stem, "[name hidden]")
+    return out
+
+
+def _roster_matcher(consent: Any, settings: Settings) -> Any:
+    if consent is None:
+        return None
+    try:
+        from anonymiser.identify.names import RosterNameMatcher
+
+        pupils = list(consent.roster(settings.consent_date))
+        return RosterNameMatcher(pupils) if pupils else None
+    except Exception as err:  # the page is still written; paths are then shown as they are
+        log.warning("review page: cannot load roster names to hide them in paths: %s", err)
+        return None
+
+
+def _item(index: int, result: ImageResult, settings: Settings, matcher: Any) -> Item:
+    anchor = f"photo-{index}"
+    held = result.extra.get("held_for_review") if result.extra else None
+    shown = result.output or held
+    title = Path(shown).name if shown else _hide_names(Path(result.source).name, matcher)
+    item = Item(
+        index=index,
+        anchor=anchor,
+        title=title,
+        status=str(result.status),
+        needs_review=result.needs_review,
+        width=result.width,
+        height=result.height,
+        thumbnail=None,
+        alt="",
+        error=_hide_names(result.error or "", matcher) or None,
+    )
+    if held:
+        item.note = f"Held back, not published: copy kept in {held} for you to look at."
+    if shown and Path(shown).suffix.lower() in {".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv"}:
+        item.note = "Video: no preview here; see the report for its regions."
+    elif shown:
+        try:
+            item.thumbnail, w, h = _thumbnail(Path(shown), settings)
+            item.width, item.height = item.width or w, item.height or h
+        except (MediaError, OSError) as err:
+            item.note = f"No preview: {_hide_names(str(err), matcher)}"
+    item.counts = {
+        "Faces blurred": result.faces_blurred,
+        "Faces kept sharp": result.faces_kept,
+        "Text blurred": result.texts_blurred,
+    }
+    item.markers = _markers(anchor, result.regions, item.width, item.height)
+    item.radius = marker_radius(item.width, item.height)
+    kept = [
+        r.pupil_id or "unknown"
+        for r in result.regions
+        if r.action is Action.KEPT and r.kind is Kind.FACE
+    ]
+    desc = (
+        f"Anonymised photo {item.title}: {result.faces_blurred} faces blurred, "
+        f"{result.texts_blurred} text regions blurred, {result.faces_kept} faces kept sharp"
+    )
+    item.alt = desc + (f" ({', '.join(kept)})" if kept else "") + "."
+    return item
+
+
+def _consent_info(consent: Any, settings: Settings) -> dict[str, Any] | None:
+    from anonymiser.report import academic_year
+
+    if consent is None:
+        return None
+    return {
+        "path": str(getattr(consent, "path", "")),
+        "sha256": getattr(consent, "sha256", ""),
+        "date": settings.consent_date.isoformat(),
+        "academic_year": academic_year(settings.consent_date),
+    }
+
+
+def render_review(batch: BatchResult, settings: Settings, consent: ConsentLog | None = None) -> str:
+    """The review page as an HTML string."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    from anonymiser.report import summarise
+
+    matcher = _roster_matcher(consent, settings)
+    items = [_item(i, r, settings, matcher) for i, r in enumerate(batch.images, start=1)]
+    review = [i for i in items if i.needs_review and i.status != Status.FAILED]
+    failed = [i for i in items if i.status == Status.FAILED]
+    done = [i for i in items if not i.needs_review and i.status != Status.FAILED]
+    sections = [
+        (
+            "review",
+            "Needs your review",
+            "Check these photos closely before they are posted.",
+            review,
+        ),
+        ("held", "Not published", "These could not be made safe; no output was published.", failed),
+        ("ready", "Anonymised, nothing flagged", "Please still look at each before posting.", done),
+    ]
+    env = Environment(
+        loader=PackageLoader("anonymiser", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    template = env.get_template("review.html.j2")
+    return template.render(
+        tool=f"anonymiser {__version__}",
+        generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
+        summary=summarise(batch),
+        settings=settings,
+        consent=_consent_info(consent, settings),
+        sections=[s for s in sections if s[3]],
+        total=len(items),
+    )
+
+
+def write_review(
+    path: str | Path, batch: BatchResult, settings: Settings, consent: ConsentLog | None = None
+) -> None:
+    """Write the review page for ``batch`` to ``path`` (atomically)."""
+    path = Path(path)
+    html = render_review(batch, settings, consent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(html)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as err:
+        raise MediaError(f"{path}: cannot write review page: {err.strerror or err}") from None
+
+
+__all__ = ["render_review", "write_review"]
