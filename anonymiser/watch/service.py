@@ -393,6 +393,9 @@ class Watcher:
             except (OSError, AnonymiserError) as err:
                 log.error("%s: %s", e.rel, err)
                 self._stuck.add(e.path)
+            except Exception:  # a bug must not stop the service; the journal allows a redo
+                log.exception("%s: unexpected error", e.rel)
+                self._stuck.add(e.path)
         remaining, _ = walk(self.layout.incoming)
         self.flush_reports(remaining)
         live = [e for e in remaining if e.path not in self._stuck]
@@ -616,7 +619,7 @@ class Watcher:
         for batch, rows in batches.items():
             try:
                 self._write_batch_report(batch, rows)
-            except (AnonymiserError, OSError) as err:
+            except Exception as err:  # reports must never stop the service
                 log.error("report for %s: %s", batch or "loose files", err)
                 continue
             self.journal.mark_reported([r.id for r in rows])
