@@ -134,6 +134,12 @@ def main(verbose: int) -> None:
     is_flag=True,
     help="Re-check each output with `anonymiser check` before accepting it.",
 )
+@click.option(
+    "--strip-audio",
+    is_flag=True,
+    default=None,
+    help="Videos: drop the audio track (kept by default; it is not checked for spoken names).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @handle_errors
 def blur(
