@@ -6,7 +6,7 @@ For each output it looks again, without trusting the pipeline's own report:
   detection counts when it is firm (score >= ``FACE_FIRM_SCORE``) and SHARP (the centre of the
   box still has fine detail: blurred faces keep a face-like blob that the detector still scores,
   but no detail). Sharp detections between the check threshold and the firm score are mostly
-  hands, flowers and drums on normal outputs: they are logged as "possible face" warnings and
+  hands, flowers and drums on normal outputs: they are logged as "possible faces" and
   become findings only with ``strict=True``. Faces the report says were kept with consent are
   excluded when their boxes are given (``kept``; CLI ``--report``); without them a kept face is a
   finding too.
@@ -126,6 +126,7 @@ class Checker:
         self._name_matcher = name_matcher
         self._names_tried = name_matcher is not None
         self.warnings: list[str] = []
+        self.possible: list[Finding] = []  # weak sharp detections, not counted unless strict
 
     def _warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -211,9 +212,8 @@ class Checker:
             if det.score >= self.firm_score or self.strict:
                 found.append(Finding(str(path), "face", what, det.box))
             else:
-                self._warn(
-                    f"{path}: possible face, below the firm score: {what} at {det.box.as_list()}"
-                )
+                self.possible.append(Finding(str(path), "face", what, det.box))
+                log.info("%s: possible face, below the firm score: %s at %s", path, what, det.box)
         return found
 
     def check_text(self, path: Path, rgb: np.ndarray) -> list[Finding]:
@@ -304,6 +304,13 @@ def check_paths(
             findings.append(Finding(str(path), "unreadable", "no such file"))
             continue
         findings += checker.check_file(path, kept_by_key.get(_key(path), ()), rel)
+    if checker.possible:
+        log.warning(
+            "check: %d possible face(s) below the firm score %.2f not counted "
+            "(-v lists them; --strict counts them)",
+            len(checker.possible),
+            checker.firm_score,
+        )
     return findings
 
 
