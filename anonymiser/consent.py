@@ -506,9 +506,15 @@ class ConsentLog:
         return self.status(pupil_id, media, purpose, on_date) is Reason.CONSENT
 
     def biometric_allowed(self, pupil_id: str, on_date: date) -> bool:
-        """Written biometric consent for this academic year, not withdrawn."""
+        """Written biometric consent for this academic year, and no withdrawal recorded.
+
+        Stricter than ``status``: any withdrawal (whatever its date) stops enrolment and
+        matching at once, as ``withdraw`` purges the embeddings at once.
+        """
         row = self.row(pupil_id, on_date)
-        return bool(row and row.biometric and not self.withdrawn_from(pupil_id, on_date))
+        if row is None or not row.biometric or row.withdrawn_on:
+            return False
+        return not any(w.pupil_id == pupil_id for w in self.withdrawals)
 
     def biometric_pupils(self, on_date: date) -> list[ConsentRow]:
         """Rows of pupils who may be enrolled and matched on ``on_date``."""
