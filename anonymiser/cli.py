@@ -380,3 +380,184 @@ def audit_file(path: Path, journal: Path | None, as_json: bool) -> None:
     records = file_history(path, journal)
     _print_records(records, as_json)
     click.echo(f"{len(records)} record(s) for {path}", err=True)
+
+
+# -- consent, enrolment, withdrawal ------------------------------------------------------------
+def _date_option(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "--date", "on_date", type=click.DateTime(formats=["%Y-%m-%d", "%d/%m/%Y"]), help=help_text
+    )
+
+
+def _store_option(func: F) -> F:
+    return click.option(
+        "--store",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Embeddings store (default $ANONYMISER_HOME/embeddings.sqlite or "
+        "~/.local/share/anonymiser/embeddings.sqlite).",
+    )(func)
+
+
+@main.group()
+def consent() -> None:
+    """Check and inspect the consent log (CSV exported from the MIS)."""
+
+
+@consent.command("validate")
+@click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False, path_type=Path))
+@handle_errors
+def consent_validate(csv_path: Path) -> None:
+    """Report every problem in CSV with its line number, and a summary; exit 5 if invalid.
+
+    \b
+    Example:
+      anonymiser consent validate consent.csv
+    """  # fmt: skip
+    from anonymiser.consent import ConsentLog
+
+    report = ConsentLog.validate(csv_path)
+    click.echo(report.format())
+    sys.exit(int(ExitCode.OK if report.ok else ExitCode.CONSENT_INVALID))
+
+
+@consent.command("show")
+@click.argument("pupil_id")
+@click.option(
+    "--consent",
+    "consent_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Consent log CSV.",
+)
+@_date_option("Answer as on this date (default today).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def consent_show(pupil_id: str, consent_path: Path, on_date: Any, as_json: bool) -> None:
+    """Show PUPIL_ID's consent rows, withdrawals and what is allowed on the date.
+
+    \b
+    Example:
+      anonymiser consent show P0042 --consent consent.csv
+    """  # fmt: skip
+    import json
+    from datetime import date
+
+    from anonymiser.consent import ConsentLog, academic_year_of
+
+    day = on_date.date() if on_date else date.today()
+    log = ConsentLog.load(consent_path, day)
+    rows = log.rows_for(pupil_id)
+    if not rows:
+        raise anonymiser.ConsentError(
+            f"{consent_path}: pupil {pupil_id!r} is not on the consent log"
+        )
+    allowed = {
+        f"{m.value}/{p.value}": str(log.status(pupil_id, m, p, day))
+        for m in anonymiser.Media
+        for p in anonymiser.Purpose
+    }
+    data = {
+        "pupil_id": pupil_id,
+        "date": day.isoformat(),
+        "academic_year": academic_year_of(day),
+        "allowed": allowed,
+        "biometric_matching": log.biometric_allowed(pupil_id, day),
+        "withdrawals": [
+            w.withdrawn_on.isoformat() for w in log.withdrawals if w.pupil_id == pupil_id
+        ],
+        "rows": [r.summary() for r in rows],
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=1))
+        return
+    click.echo(f"{pupil_id} on {day:%d/%m/%Y} (academic year {data['academic_year']}):")
+    for use, reason in allowed.items():
+        click.echo(f"  {use:20s} {'KEEP' if reason == 'consent' else 'blur'}  ({reason})")
+    click.echo(f"  biometric matching   {'yes' if data['biometric_matching'] else 'no'}")
+    if data["withdrawals"]:
+        click.echo(f"  withdrawals recorded: {', '.join(data['withdrawals'])}")
+    for r in data["rows"]:
+        yes = [k for k, v in r["consents"].items() if v]
+        given = ", ".join(yes) or "no consent"
+        gone = f"; withdrawn {r['withdrawn_on']}" if r["withdrawn_on"] else ""
+        click.echo(f"  line {r['line']}: {r['academic_year']} {r['name']}: {given}{gone}")
+
+
+@main.command()
+@click.argument(
+    "csv_path", metavar="CSV", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@_store_option
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Settings TOML file.",
+)
+@_date_option("Enrol for the academic year of this date (default today).")
+@handle_errors
+def enrol(csv_path: Path, store: Path | None, config: Path | None, on_date: Any) -> None:
+    """Build or update the face embeddings store from CSV's reference photos.
+
+    Only pupils with biometric_matching consent for the academic year are enrolled; everyone
+    whose biometric consent is gone is purged. Exit 1 if a reference photo was rejected.
+
+    \b
+    Example:
+      anonymiser enrol consent.csv
+    """  # fmt: skip
+    from anonymiser.enrol import enrol as run_enrol
+
+    settings = build_settings(config, on_date, store=store)
+    report = run_enrol(
+        csv_path, settings, progress=lambda pupil: click.echo(f"enrolling {pupil}", err=True)
+    )
+    click.echo(report.format())
+    sys.exit(int(ExitCode.OK if report.ok else ExitCode.SOME_FAILED))
+
+
+@main.command()
+@click.argument("pupil_id")
+@click.option(
+    "--consent",
+    "consent_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Consent log CSV.",
+)
+@_date_option("Withdrawn from this date (default today).")
+@click.option(
+    "--reports",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Run report JSON files or folders to search for earlier outputs (repeatable).",
+)
+@_store_option
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Settings TOML file.",
+)
+@handle_errors
+def withdraw(
+    pupil_id: str,
+    consent_path: Path,
+    on_date: Any,
+    reports: tuple[Path, ...],
+    store: Path | None,
+    config: Path | None,
+) -> None:
+    """Record that PUPIL_ID's consent is withdrawn, delete their face embeddings at once, and
+    list earlier outputs in which they were kept sharp (from reports and the audit journal).
+
+    \b
+    Example:
+      anonymiser withdraw P0042 --consent consent.csv --reports reports/
+    """  # fmt: skip
+    from datetime import date
+
+    from anonymiser.withdraw import withdraw as run_withdraw
+
+    settings = build_settings(config, None, store=store)
+    day = on_date.date() if on_date else date.today()
+    report = run_withdraw(consent_path, pupil_id, day, settings, reports=reports)
+    click.echo(report.format())
