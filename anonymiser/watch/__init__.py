@@ -6,14 +6,8 @@ See ``docs/watch.md``. Only the public API is used to anonymise.
 from __future__ import annotations
 
 from anonymiser.watch.layout import Layout, is_ignored
-from anonymiser.watch.service import (
-    Watcher,
-    WatchError,
-    WatchOptions,
-    format_status,
-    setup_logging,
-    status,
-)
+from anonymiser.watch.service import Watcher, WatchError, WatchOptions, setup_logging
+from anonymiser.watch.status import format_status, status
 
 __all__ = [
     "Layout",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anonymiser.errors import AnonymiserError
+from anonymiser.errors import AnonymiserError, ExitCode
 
 SCHEMA_VERSION = 1
 
@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 class JournalError(AnonymiserError):
     """The journal cannot be opened or written."""
+
+    exit_code = ExitCode.INPUT
 
 
 @dataclass(frozen=True, slots=True)

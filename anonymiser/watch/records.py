@@ -1,10 +1,22 @@
-"""Per-file records kept in the journal, turned back into ``ImageResult`` for batch reports."""
+"""Per-file records kept in the journal, and the per-batch report built from them.
+
+Records survive a crash in the journal, so a batch's report is complete even if the watcher was
+restarted part-way through the batch.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from anonymiser import Action, Box, ImageResult, Kind, Reason, Region, Status
+from anonymiser import Action, BatchResult, Box, ImageResult, Kind, Reason, Region, Settings, Status
+from anonymiser.watch.layout import SHARED_FILE_MODE, Layout, unique_path
+
+log = logging.getLogger("anonymiser.watch")
 
 _KNOWN = frozenset(
     {"source", "output", "status", "width", "height", "needs_review", "metadata_removed",
@@ -44,3 +56,39 @@ def from_record(record: dict[str, Any]) -> ImageResult:
         float(record.get("seconds", 0.0)),
         {k: v for k, v in d.items() if k not in _KNOWN},
     )
+
+
+def write_batch_report(
+    layout: Layout, label: str, records: list[Any], settings: Settings, consent: Any
+) -> Path:
+    """``ready/reports/<stamp> <label>.json`` and, if available, the ``.html`` review page."""
+    from anonymiser.report import write_report
+
+    stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
+    path = unique_path(layout.reports / f"{stamp} {label}.json")
+    results = tuple(from_record(r) for r in records)
+    batch = BatchResult(results, sum(r.seconds for r in results))
+    write_report(path, batch, settings, consent)
+    os.chmod(path, SHARED_FILE_MODE)
+    log.info(
+        "batch %s: %d file(s) (%d failed), report %s",
+        label, len(results), len(batch.failed), path.relative_to(layout.root),
+    )  # fmt: skip
+    try:
+        from anonymiser.review import write_review
+    except ImportError:  # the review page is optional
+        return path
+    # the review page shows thumbnails of the outputs: give it their absolute paths
+    absolute = BatchResult(
+        tuple(
+            replace(r, output=str(layout.root / r.output) if r.output else None) for r in results
+        ),
+        batch.seconds,
+    )
+    html = path.with_suffix(".html")
+    try:
+        write_review(html, absolute, settings, consent)
+        os.chmod(html, SHARED_FILE_MODE)
+    except Exception as err:  # the review page is a convenience; never stop for it
+        log.error("%s: review page not written: %s", html, err)
+    return path

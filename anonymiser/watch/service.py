@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -44,7 +44,7 @@ from anonymiser.watch.layout import (
     make_dirs,
     unique_path,
 )
-from anonymiser.watch.records import from_record, to_record
+from anonymiser.watch.records import to_record, write_batch_report
 from anonymiser.watch.scanner import Entry, SettleTracker, is_network_fs, walk
 
 log = logging.getLogger("anonymiser.watch")
@@ -445,6 +445,8 @@ class Watcher:
             kind = src.suffix.lower() or "no extension"
             self._fail(row, e, f"not a photo or video the anonymiser can process ({kind})", None)
             return
+        if self._consent is None and self.options.consent_path is not None:
+            log.error("%s: CONSENT LOG INVALID: processed on default deny (all blurred)", e.rel)
         out = row.output or self._plan_output(row, e.rel)
         self.journal.start(row.id, out)
         log.info("%s: processing", e.rel)
@@ -625,40 +627,9 @@ class Watcher:
             self.journal.mark_reported([r.id for r in rows])
 
     def _write_batch_report(self, batch: str, rows: list[Row]) -> Path:
-        from anonymiser.report import write_report
-
-        layout = self.layout
         label = self._safe_folder(batch, self._pupils()) if batch else "files"
-        stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
-        path = unique_path(layout.reports / f"{stamp} {label}.json")
-        results = tuple(from_record(r.report_record) for r in rows if r.record)
-        result = BatchResult(results, sum(r.seconds for r in results))
-        settings = self._anon.settings
-        write_report(path, result, settings, self._consent)
-        os.chmod(path, SHARED_FILE_MODE)
-        try:
-            from anonymiser.review import write_review
-        except ImportError:
-            write_review = None
-        if write_review is not None:
-            absolute = BatchResult(
-                tuple(
-                    replace(r, output=str(layout.root / r.output) if r.output else None)
-                    for r in results
-                ),
-                result.seconds,
-            )
-            html = path.with_suffix(".html")
-            try:
-                write_review(html, absolute, settings, self._consent)
-                os.chmod(html, SHARED_FILE_MODE)
-            except Exception as err:  # the review page is a convenience; never stop for it
-                log.error("%s: review page not written: %s", html, err)
-        log.info(
-            "batch %s: %d file(s) (%d failed), report %s",
-            label, len(results), len(result.failed), path.relative_to(layout.root),
-        )  # fmt: skip
-        return path
+        records = [r.report_record for r in rows if r.record]
+        return write_batch_report(self.layout, label, records, self._anon.settings, self._consent)
 
     def _tidy(self) -> None:
         """Remove empty folders left in incoming/ (not just-created ones a copy is filling)."""
@@ -699,64 +670,3 @@ def _write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-# -- status ---------------------------------------------------------------------------------
-def status(root: str | Path) -> dict[str, Any]:
-    """Queue, counts, last error and whether a watcher is running, read from the journal."""
-    import fcntl
-
-    layout = Layout.at(root)
-    with Journal(layout.journal, create=False, wal=not is_network_fs(layout.root)) as journal:
-        counts = journal.counts()
-        last = journal.last_error()
-        pid = journal.meta("pid")
-        consent_error = journal.meta("consent_error") or None
-        unreported = len(journal.unreported())
-    running = False
-    with contextlib.suppress(OSError):
-        fd = os.open(layout.lock_file, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            running = True
-        finally:
-            os.close(fd)
-    queue = len(walk(layout.incoming)[0])
-    return {
-        "root": str(layout.root),
-        "running": running,
-        "pid": int(pid) if running and pid and pid.isdigit() else None,
-        "queue": queue,
-        "done": counts["done"],
-        "failed": counts["failed"],
-        "in_progress": counts["processing"],
-        "reports_pending": unreported,
-        "last_error": None
-        if last is None
-        else {
-            "file": f"incoming/{last.rel}",
-            "moved_to": last.original,
-            "error": last.error,
-            "time": datetime.fromtimestamp(last.updated_at).isoformat(timespec="seconds"),
-        },
-        "consent_error": consent_error,
-    }
-
-
-def format_status(info: dict[str, Any]) -> Iterator[str]:
-    yield f"watched folder: {info['root']}"
-    state = f"running (pid {info['pid']})" if info["running"] else "not running"
-    yield f"watcher:        {state}"
-    yield f"queue:          {info['queue']} file(s) waiting in incoming/"
-    yield f"done:           {info['done']}"
-    yield f"failed:         {info['failed']}"
-    if info["in_progress"]:
-        yield f"in progress:    {info['in_progress']}"
-    last = info["last_error"]
-    if last:
-        yield f"last error:     {last['time']} {last['file']}: {last['error']}"
-    else:
-        yield "last error:     none"
-    if info["consent_error"]:
-        yield f"CONSENT LOG:    {info['consent_error']}"

@@ -1,0 +1,74 @@
+"""``anonymiser watch ROOT --status``: queue, counts, last error, read from the journal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from anonymiser.watch.journal import Journal
+from anonymiser.watch.layout import Layout
+from anonymiser.watch.scanner import is_network_fs, walk
+
+
+def status(root: str | Path) -> dict[str, Any]:
+    """Queue, counts, last error and whether a watcher is running, read from the journal."""
+    import fcntl
+
+    layout = Layout.at(root)
+    with Journal(layout.journal, create=False, wal=not is_network_fs(layout.root)) as journal:
+        counts = journal.counts()
+        last = journal.last_error()
+        pid = journal.meta("pid")
+        consent_error = journal.meta("consent_error") or None
+        unreported = len(journal.unreported())
+    running = False
+    with contextlib.suppress(OSError):
+        fd = os.open(layout.lock_file, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            running = True
+        finally:
+            os.close(fd)
+    queue = len(walk(layout.incoming)[0])
+    return {
+        "root": str(layout.root),
+        "running": running,
+        "pid": int(pid) if running and pid and pid.isdigit() else None,
+        "queue": queue,
+        "done": counts["done"],
+        "failed": counts["failed"],
+        "in_progress": counts["processing"],
+        "reports_pending": unreported,
+        "last_error": None
+        if last is None
+        else {
+            "file": f"incoming/{last.rel}",
+            "moved_to": last.original,
+            "error": last.error,
+            "time": datetime.fromtimestamp(last.updated_at).isoformat(timespec="seconds"),
+        },
+        "consent_error": consent_error,
+    }
+
+
+def format_status(info: dict[str, Any]) -> Iterator[str]:
+    yield f"watched folder: {info['root']}"
+    state = f"running (pid {info['pid']})" if info["running"] else "not running"
+    yield f"watcher:        {state}"
+    yield f"queue:          {info['queue']} file(s) waiting in incoming/"
+    yield f"done:           {info['done']}"
+    yield f"failed:         {info['failed']}"
+    if info["in_progress"]:
+        yield f"in progress:    {info['in_progress']}"
+    last = info["last_error"]
+    if last:
+        yield f"last error:     {last['time']} {last['file']}: {last['error']}"
+    else:
+        yield "last error:     none"
+    if info["consent_error"]:
+        yield f"CONSENT LOG:    {info['consent_error']}"

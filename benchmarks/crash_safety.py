@@ -1,0 +1,320 @@
+"""Crash safety of the watched folder: SIGKILL the watcher at random moments, restart, verify.
+
+Drops >= 100 small photos (plus a few corrupt files) into a fresh ROOT/incoming, in loose files and
+nested folders; starts the real watcher process (``anonymiser watch``), kills it with SIGKILL at a
+random moment while it works, restarts it, and repeats; then lets a last run (``--once``) finish.
+At the end it checks:
+
+* every input has exactly one safe output (ready/ or review/) or exactly one failed record;
+* no original is lost or altered (sha256 of every input is found in originals/ or failed/);
+* no output is truncated (every output decodes fully, at the input's size);
+* nothing is processed twice (journal: one completion per input; no duplicate outputs);
+* no staging or temp file is left behind.
+
+Usage::
+
+    .venv/bin/python benchmarks/crash_safety.py [--photos 120] [--kills 6] [--seed 1]
+
+Results go to ``benchmarks/results/crash_safety.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+FACES = REPO / "tests" / "data" / "faces"
+
+
+def make_photos(n: int, rng: random.Random) -> list[bytes]:
+    sources = [Image.open(p).convert("RGB") for p in sorted(FACES.glob("*.jpg"))]
+    out: list[bytes] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        im = rng.choice(sources)
+        size = rng.choice((96, 128, 160))
+        x = rng.randrange(0, im.width - size)
+        y = rng.randrange(0, im.height - size)
+        crop = im.crop((x, y, x + size, y + size))
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        buf = io.BytesIO()
+        crop.save(buf, "JPEG", quality=rng.randrange(80, 95))
+        data = buf.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            out.append(data)
+    return out
+
+
+def layout_names(n: int) -> list[str]:
+    """Loose files and nested folders, with unicode, spaces and repeated names."""
+    names = []
+    for i in range(n):
+        group = i % 4
+        if group == 0:
+            names.append(f"IMG_{i:04d}.jpg")
+        elif group == 1:
+            names.append(f"Sports Day/Class {i % 3}/photo {i // 12:03d}.jpg")
+        elif group == 2:
+            names.append(f"Trip – Année 5/naïve {i:04d} ☀.jpg")
+        else:
+            names.append(f"Trip – Année 5/Day {i % 2}/IMG 0001 ({i}).jpg")
+    return names
+
+
+def command() -> list[str]:
+    script = Path(sys.executable).with_name("anonymiser")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from anonymiser.cli import main; main()"]
+
+
+def journal(root: Path) -> list[dict[str, Any]]:
+    con = sqlite3.connect(root / ".anonymiser" / "journal.sqlite")
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute("SELECT * FROM files ORDER BY id")]
+    finally:
+        con.close()
+
+
+def count_done(root: Path) -> int:
+    try:
+        return sum(1 for r in journal(root) if r["state"] in ("done", "failed"))
+    except sqlite3.Error:
+        return 0
+
+
+def at_kill(root: Path) -> dict[str, int]:
+    """What the journal says right after a kill (before the restart recovers)."""
+    try:
+        rows = journal(root)
+    except sqlite3.Error:
+        return {"mid_file": 0, "original_not_moved": 0}
+    return {
+        "mid_file": sum(1 for r in rows if r["state"] == "processing"),
+        "original_not_moved": sum(
+            1 for r in rows if r["state"] in ("done", "failed") and not r["finished"]
+        ),
+    }
+
+
+def wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if proc.poll() is not None:
+            return time.monotonic() - start
+        if log.exists() and "watching" in log.read_text(errors="replace"):
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise RuntimeError("watcher did not start")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    work = Path(tempfile.mkdtemp(prefix="crash-safety-"))
+    root = work / "root"
+    env = {**os.environ, "ANONYMISER_HOME": str(work / "home")}
+    incoming = root / "incoming"
+    incoming.mkdir(parents=True)
+    inputs: dict[str, bytes] = {}
+    for name, data in zip(layout_names(args.photos), make_photos(args.photos, rng), strict=True):
+        inputs[name] = data
+    for i in range(args.corrupt):
+        inputs[f"Sports Day/corrupt {i}.jpg"] = make_photos(1, random.Random(i))[0][: 300 + 50 * i]
+    for name, data in inputs.items():
+        p = incoming / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    hashes = {name: hashlib.sha256(data).hexdigest() for name, data in inputs.items()}
+    print(f"{len(inputs)} inputs in {incoming}", file=sys.stderr)
+
+    kills: list[dict[str, Any]] = []
+    start_all = time.monotonic()
+    n = 0
+    while len(kills) < args.kills:
+        log = work / f"run-{n}.log"
+        mode = ["--poll", "0.3"] if n % 2 else []  # alternate events and polling
+        with open(log, "wb") as err:
+            proc = subprocess.Popen(
+                [*command(), "watch", str(root), "--settle", "0.3", *mode],
+                stdout=subprocess.DEVNULL, stderr=err, env=env,
+            )  # fmt: skip
+        n += 1
+        startup = wait_ready(proc, log)
+        before = count_done(root)
+        # a random moment: mostly while processing, sometimes during start-up or recovery
+        delay = rng.uniform(0.0, 0.3) if rng.random() < 0.2 else rng.uniform(0.3, 3.0)
+        time.sleep(delay)
+        alive = proc.poll() is None
+        if alive:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        after = count_done(root)
+        states = at_kill(root)
+        kills.append(
+            {
+                "run": n,
+                "startup_s": round(startup, 2),
+                "killed_after_s": round(delay, 2),
+                "completed_before": before,
+                "completed_at_kill": after,
+                "was_running": alive,
+                **states,
+            }
+        )
+        print(
+            f"kill {len(kills)}: after {delay:.2f} s, {after}/{len(inputs)} done", file=sys.stderr
+        )
+        if after >= len(inputs):
+            print("everything finished before all kills; add photos", file=sys.stderr)
+            break
+    log = work / "final.log"
+    with open(log, "wb") as err:
+        final = subprocess.run(
+            [*command(), "watch", str(root), "--settle", "0.3", "--once"],
+            stdout=subprocess.DEVNULL, stderr=err, env=env, timeout=1800,
+        )  # fmt: skip
+    total = time.monotonic() - start_all
+    result = verify(root, inputs, hashes)
+    result.update(
+        {
+            "inputs": len(inputs),
+            "photos": args.photos,
+            "corrupt_inputs": args.corrupt,
+            "kills": len(kills),
+            "kills_before_all_done": sum(
+                1 for k in kills if k["was_running"] and k["completed_at_kill"] < len(inputs)
+            ),
+            "kills_mid_file": sum(1 for k in kills if k["mid_file"]),
+            "kills_before_original_moved": sum(1 for k in kills if k["original_not_moved"]),
+            "restarts": len(kills) + 1,
+            "final_exit_code": final.returncode,
+            "total_seconds": round(total, 1),
+            "kill_log": kills,
+            "seed": args.seed,
+            "workdir": str(work),
+        }
+    )
+    return result
+
+
+def verify(root: Path, inputs: dict[str, bytes], hashes: dict[str, str]) -> dict[str, Any]:
+    rows = journal(root)
+    by_rel: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_rel.setdefault(r["rel"], []).append(r)
+    problems: list[str] = []
+    done = failed = 0
+    outputs_expected: set[str] = set()
+    for name, digest in hashes.items():
+        mine = [r for r in by_rel.get(name, []) if r["sha256"] == digest]
+        if len(mine) != 1:
+            problems.append(f"{name}: {len(mine)} journal rows")
+            continue
+        r = mine[0]
+        if r["completions"] != 1 or not r["finished"]:
+            problems.append(f"{name}: completions={r['completions']} finished={r['finished']}")
+        original = root / r["original"] if r["original"] else None
+        if original is None or not original.is_file():
+            problems.append(f"{name}: original missing ({r['original']})")
+        elif hashlib.sha256(original.read_bytes()).hexdigest() != digest:
+            problems.append(f"{name}: original altered")
+        if r["state"] == "done":
+            done += 1
+            out = root / r["area"] / r["output"]
+            outputs_expected.add(str(out))
+            try:
+                with Image.open(out) as im:
+                    im.load()
+                    size = im.size
+                with Image.open(io.BytesIO(inputs[name])) as src:
+                    want = src.size
+                if size != want:
+                    problems.append(f"{name}: output size {size} != {want}")
+            except Exception as err:
+                problems.append(f"{name}: output does not decode: {err}")
+        elif r["state"] == "failed":
+            failed += 1
+            if not (root / f"{r['original']}.txt").is_file():
+                problems.append(f"{name}: failed without a reason file")
+        else:
+            problems.append(f"{name}: state {r['state']}")
+    extra_rows = len(rows) - len(hashes)
+    if extra_rows:
+        problems.append(f"{extra_rows} journal rows for no input")
+    outputs_found = {
+        str(p)
+        for area in ("ready", "review")
+        for p in (root / area).rglob("*")
+        if p.is_file() and "reports" not in p.relative_to(root / area).parts[:1]
+    }
+    stray = sorted(outputs_found - outputs_expected)
+    missing = sorted(outputs_expected - outputs_found)
+    problems += [f"stray output: {s}" for s in stray] + [f"missing output: {m}" for m in missing]
+    kept = [p for area in ("originals", "failed") for p in (root / area).rglob("*") if p.is_file()]
+    kept_hashes = sorted(
+        hashlib.sha256(p.read_bytes()).hexdigest() for p in kept if p.suffix != ".txt"
+    )
+    if kept_hashes != sorted(hashes.values()):
+        problems.append("originals/ + failed/ do not hold exactly the inputs")
+    left = [p for p in (root / "incoming").rglob("*") if p.is_file()]
+    work = list((root / ".anonymiser" / "work").iterdir())
+    if left:
+        problems.append(f"{len(left)} files left in incoming/")
+    if work:
+        problems.append(f"{len(work)} staged files left in .anonymiser/work")
+    attempts = [r["attempts"] for r in rows]
+    return {
+        "ok": not problems,
+        "problems": problems[:50],
+        "done": done,
+        "failed": failed,
+        "outputs_on_disk": len(outputs_found),
+        "duplicate_or_stray_outputs": len(stray),
+        "originals_verified": len(kept_hashes),
+        "processed_more_than_once_to_completion": sum(1 for r in rows if r["completions"] > 1),
+        "redone_after_kill": sum(1 for a in attempts if a > 1),
+        "max_attempts": max(attempts, default=0),
+        "reports_written": len(list((root / "ready" / "reports").glob("*.json"))),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--photos", type=int, default=120)
+    parser.add_argument("--corrupt", type=int, default=3)
+    parser.add_argument("--kills", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "crash_safety.json")
+    args = parser.parse_args()
+    result = run(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    summary = {k: v for k, v in result.items() if k not in ("kill_log", "problems")}
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    if result["problems"]:
+        print("PROBLEMS:\n  " + "\n  ".join(result["problems"]), file=sys.stderr)
+    sys.exit(0 if result["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()
