@@ -1,0 +1,240 @@
+"""Video anonymisation end to end on small videos (real CenterFace where faces matter, fakes elsewhere)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from videogen import (
+    DATA,
+    crossing_path,
+    decoded,
+    make_video,
+    stream_facts,
+    trim,
+    unblurred_faces,
+)
+
+from anonymiser.pipeline import Anonymiser
+from anonymiser.results import (
+    Action,
+    Box,
+    Detection,
+    FaceMatch,
+    Kind,
+    MatchStatus,
+    Reason,
+    Status,
+)
+from anonymiser.settings import Media, Purpose, Settings
+from anonymiser.video import AUDIO_KEPT, process_video
+
+
+@pytest.fixture(scope="module")
+def checker() -> object:
+    """The independent check: the photo detector (full multi-scale), run at a low threshold."""
+    from anonymiser.detect.faces import CenterFaceDetector
+
+    return CenterFaceDetector()
+
+
+@pytest.fixture(scope="module")
+def anon() -> Anonymiser:
+    return Anonymiser(Settings(workers=1))
+
+
+class FixedFaces:
+    """A fake detector: the same boxes on every frame."""
+
+    name = "fake"
+
+    def __init__(self, *boxes: Box) -> None:
+        self.boxes = boxes
+
+    def detect(self, rgb: np.ndarray, threshold: float = 0.35) -> list[Detection]:
+        return [Detection(Kind.FACE, b, 0.9, self.name) for b in self.boxes]
+
+
+class AlwaysMatch:
+    def __init__(self, status: MatchStatus, pupil: str | None = "P1") -> None:
+        self.status, self.pupil = status, pupil
+
+    def match(self, rgb: np.ndarray, faces: list[Detection]) -> list[FaceMatch]:
+        return [FaceMatch(self.status, self.pupil) for _ in faces]
+
+
+class ImagesOnlyConsent:
+    """P1 consented to images but not to video (policy 7.5)."""
+
+    def status(self, pupil_id: str, media: Media, purpose: Purpose, on_date: date) -> Reason:
+        if pupil_id == "P1" and media is Media.IMAGES:
+            return Reason.CONSENT
+        return Reason.NO_CONSENT
+
+
+class VideoConsent:
+    def status(self, pupil_id: str, media: Media, purpose: Purpose, on_date: date) -> Reason:
+        return Reason.CONSENT if pupil_id == "P1" else Reason.NO_CONSENT
+
+
+def _same_timing(src: Path, dst: Path) -> None:
+    a, b = stream_facts(src), stream_facts(dst)
+    assert abs(int(a["frames"]) - int(b["frames"])) <= 1  # type: ignore[call-overload]
+    assert b["fps"] == pytest.approx(a["fps"], rel=1e-3)
+    assert b["duration"] == pytest.approx(a["duration"], abs=1.5 / float(a["fps"]))  # type: ignore[arg-type]
+
+
+def test_face_crossing_out_of_frame_and_back(
+    tmp_path: Path, anon: Anonymiser, checker: object
+) -> None:
+    src = make_video(tmp_path / "cross.mp4", frames=48, face_px=90)
+    # Sanity: the checker does see the face in the input.
+    frames = decoded(src)
+    assert checker.detect(frames[4], 0.2)  # type: ignore[attr-defined]
+    dst = tmp_path / "out" / "cross.mp4"
+    result = anon.process_file(src, dst)
+    assert result.status is Status.OK, result.error
+    video = result.extra["video"]
+    assert video["audio"] == AUDIO_KEPT
+    assert video["tracks"] and all(t["action"] == "blurred" for t in video["tracks"])
+    assert len(result.regions) == len(video["tracks"])
+    _same_timing(src, dst)
+    assert stream_facts(dst)["audio"] == "aac"
+    n, _, misses = unblurred_faces(src, dst, checker, threshold=0.2)
+    assert n == 48
+    assert misses == []
+    # Every frame where the face is mostly on screen is changed where the face is.
+    out = decoded(dst)
+    path = crossing_path(320, 76, (240 - 90) // 2)
+    for i in range(48):
+        x, y = path(i, 48)
+        cx = x + 38
+        if 20 <= cx <= 300:
+            a = frames[i][y + 20 : y + 70, max(cx - 20, 0) : cx + 20].astype(np.float32)
+            b = out[i][y + 20 : y + 70, max(cx - 20, 0) : cx + 20].astype(np.float32)
+            assert np.abs(a - b).mean() > 10, f"frame {i} looks unchanged"
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary file left behind
+
+
+def test_rotated_phone_video(tmp_path: Path, anon: Anonymiser, checker: object) -> None:
+    src = DATA / "rotated_phone.mp4"  # stored 320x240 with a 90 degree display rotation
+    dst = tmp_path / "rotated.mp4"
+    result = anon.process_file(src, dst)
+    assert result.status is Status.OK, result.error
+    assert (result.width, result.height) == (240, 320)
+    assert result.extra["video"]["rotation"] == 90
+    facts = stream_facts(dst)
+    assert (facts["width"], facts["height"]) == (240, 320)
+    out = decoded(dst)
+    assert out[0].shape == (320, 240, 3) and len(out) == 24
+    assert result.extra["video"]["tracks"]
+    _, _, misses = unblurred_faces(src, dst, checker, threshold=0.2)
+    assert misses == []
+
+
+def test_sample_clip_keeps_audio_and_timing(
+    tmp_path: Path, anon: Anonymiser, checker: object
+) -> None:
+    src = trim(DATA / "short_hamilton_clip.mp4", tmp_path / "head.mp4", 1.2)
+    dst = tmp_path / "head-out.mp4"
+    result = anon.process_file(src, dst)
+    assert result.status is Status.OK, result.error
+    _same_timing(src, dst)
+    assert stream_facts(dst)["audio"] == "aac"
+    assert result.regions
+    _, _, misses = unblurred_faces(src, dst, checker, threshold=0.2)
+    assert misses == []
+
+
+def test_video_without_audio(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "silent.mp4", frames=12, audio=False)
+    anon = Anonymiser(Settings(workers=1), face_detector=FixedFaces())
+    result = anon.process_file(src, tmp_path / "silent-out.mp4")
+    assert result.status is Status.OK, result.error
+    assert result.extra["video"]["audio"] == "none"
+    assert stream_facts(tmp_path / "silent-out.mp4")["audio"] is None
+    assert result.extra["video"]["frames"] == 12
+
+
+def test_strip_audio_and_metadata_removed(tmp_path: Path) -> None:
+    src = make_video(
+        tmp_path / "meta.mp4",
+        frames=12,
+        metadata={"title": "Year 3 trip", "location": "+51.5074-000.1278/", "comment": "Jo Bloggs"},
+    )
+    assert stream_facts(src)["metadata"].get("title") == "Year 3 trip"  # type: ignore[attr-defined]
+    anon = Anonymiser(Settings(workers=1, strip_audio=True), face_detector=FixedFaces())
+    dst = tmp_path / "meta-out.mp4"
+    result = anon.process_file(src, dst)
+    assert result.status is Status.OK, result.error
+    assert result.extra["video"]["audio"] == "stripped"
+    facts = stream_facts(dst)
+    assert facts["audio"] is None
+    meta = facts["metadata"]
+    assert not {"title", "location", "comment", "creation_time"} & set(meta)  # type: ignore[arg-type]
+    raw = dst.read_bytes()
+    assert b"Year 3 trip" not in raw and b"Bloggs" not in raw and b"+51.5074" not in raw
+
+
+@pytest.mark.parametrize("content", [b"", b"not a video at all" * 100, b"TRUNCATED"])
+def test_corrupt_video_fails_clearly(tmp_path: Path, content: bytes) -> None:
+    src = tmp_path / "broken.mp4"
+    if content == b"TRUNCATED":
+        content = (DATA / "rotated_phone.mp4").read_bytes()[:3000]
+    src.write_bytes(content)
+    out = tmp_path / "out"
+    anon = Anonymiser(Settings(workers=1), face_detector=FixedFaces())
+    result = anon.process_file(src, out / "broken.mp4")
+    assert result.status is Status.FAILED
+    assert result.error and "broken.mp4" in result.error and "\n" not in result.error
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_consent_is_per_track_and_per_media(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "p1.mp4", frames=10, audio=False, path_fn=lambda i, n: (100, 60))
+    face = Box(110, 70, 60, 80)
+    settings = Settings(workers=1)
+    # Image consent only: the face is blurred in video.
+    images_only = Anonymiser(
+        settings,
+        ImagesOnlyConsent(),  # type: ignore[arg-type]
+        face_detector=FixedFaces(face),
+        face_matcher=AlwaysMatch(MatchStatus.MATCHED),
+    )
+    r = images_only.process_file(src, tmp_path / "a.mp4")
+    assert r.status is Status.OK, r.error
+    assert [t["reason"] for t in r.extra["video"]["tracks"]] == ["no-consent"]
+    # Video consent: kept, and the pixels are left alone.
+    kept = Anonymiser(
+        settings,
+        VideoConsent(),  # type: ignore[arg-type]
+        face_detector=FixedFaces(face),
+        face_matcher=AlwaysMatch(MatchStatus.MATCHED),
+    )
+    r = kept.process_file(src, tmp_path / "b.mp4")
+    track = r.extra["video"]["tracks"][0]
+    assert (track["action"], track["pupil_id"]) == ("kept", "P1")
+    assert r.regions[0].action is Action.KEPT
+    a, b = decoded(src)[5], decoded(tmp_path / "b.mp4")[5]
+    assert np.abs(a.astype(np.float32) - b).mean() < 4
+    # Ambiguous: blurred throughout, flagged for review.
+    amb = Anonymiser(
+        settings,
+        VideoConsent(),  # type: ignore[arg-type]
+        face_detector=FixedFaces(face),
+        face_matcher=AlwaysMatch(MatchStatus.AMBIGUOUS, None),
+    )
+    r = amb.process_file(src, tmp_path / "c.mp4")
+    assert r.extra["video"]["tracks"][0]["reason"] == "ambiguous-match"
+    assert r.needs_review
+
+
+def test_progress_callback(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "p.mp4", frames=6, audio=False)
+    seen: list[tuple[str, int, int]] = []
+    anon = Anonymiser(Settings(workers=1), face_detector=FixedFaces())
+    process_video(anon, src, tmp_path / "p-out.mp4", progress=lambda *a: seen.append(a))
+    assert [s for s in seen if s[0] == "faces"][-1][1] == 6
+    assert [s for s in seen if s[0] == "writing"][-1][1:] == (6, 6)
