@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from anonymiser import __version__
-from anonymiser.errors import AnonymiserError
+from anonymiser.errors import AnonymiserError, ExitCode
 from anonymiser.results import Action, BatchResult, ImageResult, Kind
 from anonymiser.settings import Settings, default_store
 
@@ -84,6 +84,8 @@ def _append_only_triggers() -> str:
 
 class AuditError(AnonymiserError):
     """The audit journal cannot be opened or written."""
+
+    exit_code = ExitCode.INPUT
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from anonymiser import __version__
 from anonymiser.errors import MediaError
-from anonymiser.results import Action, BatchResult, ImageResult, Kind, Reason, Region, Status
+from anonymiser.results import Action, BatchResult, Box, ImageResult, Kind, Reason, Region, Status
 from anonymiser.settings import Settings
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class Marker:
     h: int
     cx: float  # marker circle centre
     cy: float
+    r: float  # marker circle radius
 
 
 @dataclass(slots=True)
@@ -82,7 +83,6 @@ class Item:
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     note: str | None = None
-    radius: float = 12.0
 
 
 def _region_css(region: Region) -> str:
@@ -102,22 +102,27 @@ def _region_label(number: int, region: Region) -> str:
     return f"{number}. {what} blurred: {reason}{who}"
 
 
-def marker_radius(width: int, height: int) -> float:
-    """Marker circle radius in image pixels: about 1/40 of the long side."""
-    return max(3.0, 0.025 * max(width, height))
+def marker_radius(width: int, height: int, box: Box | None = None) -> float:
+    """Marker circle radius in image pixels: 1/40 of the long side, smaller (down to 1/75) for
+    small boxes so that markers in a crowded class photo overlap less."""
+    side = max(width, height)
+    big = max(3.0, 0.025 * side)
+    if box is None:
+        return big
+    return min(big, max(0.0135 * side, 3.0, 0.5 * max(box.w, box.h)))
 
 
 def _markers(anchor: str, regions: tuple[Region, ...], width: int, height: int) -> list[Marker]:
-    radius = marker_radius(width, height)
     out = []
     for n, region in enumerate(regions, start=1):
         b = region.box.clipped(width, height) if width and height else region.box
+        radius = marker_radius(width, height, b)
         # The numbered circle sits on the box's top-left corner, kept inside the picture.
         cx = min(max(b.x, radius), max(radius, width - radius))
         cy = min(max(b.y, radius), max(radius, height - radius))
         out.append(
             Marker(n, f"{anchor}-r{n}", _region_css(region), _region_label(n, region),
-                   b.x, b.y, b.w, b.h, cx, cy)
+                   b.x, b.y, b.w, b.h, cx, cy, radius)
         )  # fmt: skip
     return out
 
@@ -201,7 +206,6 @@ def _item(index: int, result: ImageResult, settings: Settings, matcher: Any) -> 
         "Text blurred": result.texts_blurred,
     }
     item.markers = _markers(anchor, result.regions, item.width, item.height)
-    item.radius = marker_radius(item.width, item.height)
     kept = [
         r.pupil_id or "unknown"
         for r in result.regions

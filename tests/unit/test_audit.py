@@ -199,3 +199,25 @@ def test_survives_kill_mid_batch(tmp_path: Path) -> None:
     audit.record_batch(BatchResult((ImageResult(str(src), None, Status.SKIPPED),)), Settings(),
                        path=journal)  # fmt: skip
     assert len(audit.file_history(src, journal)) == files + 1
+
+
+def test_audit_cli(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from anonymiser.cli import main
+
+    journal = tmp_path / "audit.sqlite"
+    audit.record_batch(make_batch(tmp_path), Settings(), None, path=journal)
+    runner = CliRunner()
+    res = runner.invoke(main, ["audit", "pupil", "P0001", "--journal", str(journal), "--json"])
+    assert res.exit_code == 0, res.output
+    records = json.loads(res.stdout)
+    assert [Path(r["output"]).name for r in records] == ["a.jpg", "c.jpg"]
+    res = runner.invoke(
+        main, ["audit", "file", str(tmp_path / "out" / "b.jpg"), "--journal", str(journal)]
+    )
+    assert res.exit_code == 0 and "kept consent P0002" in res.stdout
+    res = runner.invoke(main, ["audit", "pupil", "P0001", "--journal", str(tmp_path / "no.sqlite")])
+    assert res.exit_code != 0 and "no audit journal" in res.output
