@@ -292,9 +292,11 @@ def _records(con: sqlite3.Connection, where: str, args: Sequence[Any]) -> list[F
                 (row[0],),
             )
         )
+        fid, run, when, source, in_sha, output, out_sha, status, review, error, tool, c_sha = row
         out.append(
-            FileRecord(*row[:8], bool(row[8]), *row[9:], regions=regions)  # type: ignore[arg-type]
-        )
+            FileRecord(fid, run, when, source, in_sha, output, out_sha, status, bool(review),
+                       error, tool, c_sha, regions)
+        )  # fmt: skip
     return out
 
 
