@@ -72,7 +72,9 @@ class Settings:
     # Face matching (dlib ResNet, euclidean distance on 128-D embeddings).
     match_threshold: float = 0.45
     match_margin: float = 0.08
-    min_match_face_px: int = 80  # faces smaller than this are never identified
+    # Faces narrower than this are never identified: embeddings degrade below ~48 px (measured in
+    # benchmarks/identity.py: size sweep and the obama-240p..1080p size test).
+    min_match_face_px: int = 56
     # Name matching (rapidfuzz ratio, 0–100).
     name_threshold: float = 88.0
     workers: int = 0  # 0 = one per core

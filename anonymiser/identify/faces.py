@@ -206,7 +206,7 @@ class EmbeddingStore:
         )
         return {r[0] for r in rows}
 
-    def keys(self) -> set[tuple[str, str]]:
+    def enrolled_keys(self) -> set[tuple[str, str]]:
         rows = self._con.execute("SELECT DISTINCT pupil_id, academic_year FROM embeddings")
         return {(r[0], r[1]) for r in rows}
 
@@ -268,7 +268,7 @@ class EmbeddingStore:
 
     def purge_except(self, keep: set[tuple[str, str]]) -> list[str]:
         """Delete every (pupil, year) not in ``keep``; returns the purged pupil ids."""
-        gone = sorted(self.keys() - keep)
+        gone = sorted(self.enrolled_keys() - keep)
         with self._con:
             for pupil, year in gone:
                 self._con.execute(

@@ -184,7 +184,7 @@ def test_enrol_only_pupils_with_biometric_consent(school: Path, home: Path) -> N
     assert report.added == 3 and emb.calls == 3
     assert report.ok
     with EmbeddingStore(s.store_path) as store:
-        assert store.keys() == {("P1", "2026/27"), ("P2", "2026/27")}
+        assert store.enrolled_keys() == {("P1", "2026/27"), ("P2", "2026/27")}
         assert sorted(store.embeddings("2026/27")) == ["P1", "P2"]
         assert store.embeddings("2025/26") == {}
     assert stat.S_IMODE(s.store_path.stat().st_mode) == 0o600
@@ -210,7 +210,7 @@ def test_enrol_is_incremental_and_purges(school: Path, home: Path, tmp_path: Pat
     assert third.removed_photos == 1
     assert third.enrolled == {"P1": 1}
     with EmbeddingStore(s.store_path) as store:
-        assert store.keys() == {("P1", "2026/27")}
+        assert store.enrolled_keys() == {("P1", "2026/27")}
 
 
 def test_enrol_next_year_purges_last_years_embeddings(school: Path, home: Path) -> None:
@@ -345,7 +345,7 @@ def test_withdraw_records_purges_and_lists_outputs(
     assert [o.output for o in report.outputs] == ["out/a.jpg"]
     assert "take them down" in report.format()
     with EmbeddingStore(s.store_path) as store:
-        assert store.keys() == {("P2", "2026/27")}
+        assert store.enrolled_keys() == {("P2", "2026/27")}
     log = ConsentLog.load(school)
     assert log.status("P1", s.media, s.purpose, date(2026, 10, 4)) is Reason.CONSENT
     assert log.status("P1", s.media, s.purpose, date(2026, 10, 5)) is Reason.WITHDRAWN
