@@ -288,15 +288,15 @@ def _parse_log(path: Path, text: str, out: _Collector) -> list[ConsentRow]:
         row = _parse_row(path, line, cell, out)
         if row is None:
             continue
-        key = (row.pupil_id, row.academic_year)
-        if key in seen:
+        ident = (row.pupil_id, row.academic_year)
+        if ident in seen:
             out.error(
                 line,
                 f"duplicate pupil_id {row.pupil_id!r} for {row.academic_year} "
-                f"(also on line {seen[key]})",
+                f"(also on line {seen[ident]})",
             )
             continue
-        seen[key] = line
+        seen[ident] = line
         rows.append(row)
     return rows
 
