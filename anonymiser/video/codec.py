@@ -152,10 +152,11 @@ class SafeVideoWriter:
         self.video = self.out.add_stream("libx264", rate=rate)
         self.video.width, self.video.height = self.width, self.height
         self.video.pix_fmt = "yuv420p"
-        self.video.time_base = in_video.time_base or Fraction(1, 90000)
-        self.video.codec_context.time_base = self.video.time_base
+        # Frames keep the input's timestamps; the muxer may pick its own stream time base later.
+        self.time_base = in_video.time_base or Fraction(1, 90000)
+        self.video.time_base = self.time_base
+        self.video.codec_context.time_base = self.time_base
         self.video.options = {"crf": str(crf), "preset": preset}
-        self.in_time_base = in_video.time_base
         self._last_pts: int | None = None
         self._index = 0
         self.audio: Any = None
@@ -168,7 +169,8 @@ class SafeVideoWriter:
             else:
                 rate = in_audio.codec_context.sample_rate or 48000
                 self.audio = self.out.add_stream("aac", rate=rate)
-                self.audio.layout = in_audio.codec_context.layout.name
+                channels = len(in_audio.codec_context.layout.channels)
+                self.audio.layout = {1: "mono", 6: "5.1"}.get(channels, "stereo")
             self.audio.metadata.clear()
         self.video.metadata.clear()
         self.out.metadata.clear()
@@ -182,13 +184,13 @@ class SafeVideoWriter:
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         if pts is None:
             rate = self.video.codec_context.framerate or Fraction(30)
-            pts = round(self._index / rate / self.video.time_base)
+            pts = round(self._index / rate / self.time_base)
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
         self._last_pts = pts
         self._index += 1
         frame.pts = pts
-        frame.time_base = self.video.time_base
+        frame.time_base = self.time_base
         for packet in self.video.encode(frame):
             self.out.mux(packet)
 

@@ -238,3 +238,43 @@ def test_progress_callback(tmp_path: Path) -> None:
     process_video(anon, src, tmp_path / "p-out.mp4", progress=lambda *a: seen.append(a))
     assert [s for s in seen if s[0] == "faces"][-1][1] == 6
     assert [s for s in seen if s[0] == "writing"][-1][1:] == (6, 6)
+
+
+def _other_container(path: Path, vcodec: str, acodec: str, fps: int = 25, frames: int = 25) -> Path:
+    """A video in another container (coarse time base, audio that MP4 cannot take as it is)."""
+    import av
+
+    out = av.open(str(path), mode="w")
+    v = out.add_stream(vcodec, rate=fps)
+    v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+    a = out.add_stream(acodec, rate=48000)
+    a.layout = "mono"
+    for i in range(frames):
+        rgb = np.full((120, 160, 3), (i * 9) % 255, np.uint8)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = i
+        for p in v.encode(frame):
+            out.mux(p)
+    samples = frames * 48000 // fps
+    for start in range(0, samples, 1024):
+        tone = np.zeros((1, 1024), np.int16)
+        af = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+        af.sample_rate, af.pts = 48000, start
+        for p in a.encode(af):
+            out.mux(p)
+    for s in (v, a):
+        for p in s.encode(None):
+            out.mux(p)
+    out.close()
+    return path
+
+
+def test_avi_with_pcm_audio_is_reencoded_to_aac(tmp_path: Path) -> None:
+    src = _other_container(tmp_path / "old.avi", "mpeg4", "pcm_s16le")
+    anon = Anonymiser(Settings(workers=1), face_detector=FixedFaces(Box(10, 10, 40, 40)))
+    result = anon.process_file(src, tmp_path / "old.mp4")
+    assert result.status is Status.OK, result.error
+    facts = stream_facts(tmp_path / "old.mp4")
+    assert facts["audio"] == "aac"
+    assert (facts["frames"], facts["fps"]) == (25, 25.0)
+    assert facts["duration"] == pytest.approx(1.0, abs=0.04)
