@@ -1,0 +1,238 @@
+"""OCR text lines with RapidOCR (PP-OCRv6 det + rec, PP-OCR direction classifier, ONNX).
+
+The model files are the ones shipped inside the ``rapidocr`` wheel, resolved and hash-checked by
+``anonymiser.models``; RapidOCR is given their paths, so it never downloads anything.
+
+Small text in large photos: one pass over the whole image (long side at most ``FULL_SIDE``)
+finds large text; when the image is bigger than that, overlapping tiles of ``TILE`` pixels at
+native resolution find small text. Lines found twice (in the full pass and a tile, or in two
+overlapping tiles) are merged. Rotated and perspective lines come back as 4-point polygons;
+upside-down lines are turned by the direction classifier before recognition.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from typing import Any
+
+import numpy as np
+
+from anonymiser.errors import ModelError
+from anonymiser.results import Box, Detection, Kind
+from anonymiser.settings import Settings
+
+FULL_SIDE = 2000  # long side of the whole-image pass
+TILE = 2048  # largest tile side for native-resolution passes
+OVERLAP = 400  # tile overlap: a line up to this long is whole in some tile
+TEXT_SCORE = 0.3  # keep recognised lines with at least this confidence
+DUPLICATE_OVERLAP = 0.5  # intersection / smaller area above which two lines may be one
+
+
+class RapidOcrDetector:
+    """Text-line detector and recogniser (``TextDetector`` protocol).
+
+    Parameters
+    ----------
+    settings:
+        Run settings; ``settings.extra`` may override ``ocr_full_side``, ``ocr_tile``,
+        ``ocr_overlap``, ``ocr_text_score`` and ``ocr_threads`` (0: all cores); ``ocr_tile=0``
+        turns tiling off.
+
+    Raises
+    ------
+    ModelError
+        When rapidocr or one of its model files is missing or altered.
+    """
+
+    name = "rapidocr"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        extra = settings.extra if settings else {}
+        self.full_side = int(extra.get("ocr_full_side", FULL_SIDE))
+        self.tile = int(extra.get("ocr_tile", TILE))
+        self.overlap = int(extra.get("ocr_overlap", OVERLAP))
+        self.text_score = float(extra.get("ocr_text_score", TEXT_SCORE))
+        threads = int(extra.get("ocr_threads", 0))  # 0: onnxruntime's default
+        self._engine = _load_engine(self.full_side, self.text_score, threads)
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Text lines in an RGB ``uint8`` array, in that array's pixels."""
+        if rgb.ndim == 2:
+            rgb = np.stack([rgb] * 3, axis=-1)
+        bgr = np.ascontiguousarray(rgb[:, :, 2::-1])
+        height, width = bgr.shape[:2]
+        found: list[Detection] = []
+        # Whole image, downscaled by RapidOCR to FULL_SIDE on the long side.
+        found += self._run(bgr, 0, 0)
+        if self.tile and max(height, width) > self.full_side:
+            for x, y, w, h in _tiles(width, height, self.tile, self.overlap):
+                found += self._run(np.ascontiguousarray(bgr[y : y + h, x : x + w]), x, y)
+        return _merge(found, width, height)
+
+    def _run(self, bgr: np.ndarray, dx: int, dy: int) -> list[Detection]:
+        result = self._engine(bgr)
+        boxes = getattr(result, "boxes", None)
+        if boxes is None or not len(boxes):
+            return []
+        words = getattr(result, "word_results", None) or ()
+        if len(words) != len(boxes):
+            words = ((),) * len(boxes)  # rapidocr drops empty entries: do not guess
+        out = []
+        for quad, text, score, line_words in zip(
+            boxes, result.txts, result.scores, words, strict=True
+        ):
+            if not text or not text.strip():
+                continue
+            local = np.asarray(quad, np.float64)[:4]
+            parts = [(text, local)]
+            if _label_cut(line_words) is not None:
+                flipped = self._upside_down(bgr, local)
+                parts = _split_label(text, local, line_words, flipped)
+            for part_text, part_pts in parts:
+                shifted = part_pts + np.array([dx, dy], np.float64)
+                out.append(_detection(part_text, shifted, float(score), self.name))
+        return out
+
+    def _upside_down(self, bgr: np.ndarray, quad: np.ndarray) -> bool:
+        """The direction classifier's verdict on one line (RapidOCR's word boxes ignore it)."""
+        from rapidocr.utils.process_img import get_rotate_crop_image
+
+        crop = get_rotate_crop_image(bgr, quad.astype(np.float32))
+        label, score = self._engine._load_cls_model()([crop]).cls_res[0]
+        return "180" in str(label) and float(score) > 0.5
+
+
+def _detection(text: str, pts: np.ndarray, score: float, source: str) -> Detection:
+    polygon = tuple((float(x), float(y)) for x, y in pts)
+    box = Box.from_xyxy(pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max())
+    return Detection(Kind.TEXT, box, score, source, polygon=polygon, text=text)
+
+
+def _label_cut(words: Any) -> int | None:
+    """Index of the word that ends a leading label (``Name:``), if the line has one."""
+    try:
+        texts = [str(w[0]) for w in words]
+    except (TypeError, IndexError):
+        return None
+    return next((i for i, t in enumerate(texts[:-1]) if t.endswith(":") and len(t) > 1), None)
+
+
+def _split_label(
+    text: str, quad: np.ndarray, words: Any, flipped: bool
+) -> list[tuple[str, np.ndarray]]:
+    """Split ``Name: Amelia Hughes`` into the label and the rest, so a label stays legible.
+
+    Uses RapidOCR's word boxes: the cut lies in the middle of the gap after the word ending
+    in ``:``, measured along the line. RapidOCR places word boxes as if the line were upright;
+    for a line the direction classifier turned (``flipped``) they are mirrored back here.
+    """
+    cut = _label_cut(words)
+    try:
+        texts = [str(w[0]) for w in words]
+        quads = [np.asarray(w[2], np.float64)[:4] for w in words]
+    except (TypeError, IndexError, ValueError):
+        return [(text, quad)]
+    p0, p1, p2, p3 = quad
+    axis = p1 - p0
+    length2 = float(axis @ axis)
+    if cut is None or length2 < 1.0:
+        return [(text, quad)]
+
+    def span(q: np.ndarray) -> tuple[float, float]:
+        t = (q - p0) @ axis / length2
+        lo, hi = float(t.min()), float(t.max())
+        return (1.0 - hi, 1.0 - lo) if flipped else (lo, hi)
+
+    label, rest = span(np.vstack(quads[: cut + 1])), span(np.vstack(quads[cut + 1 :]))
+    if label[1] <= rest[0]:  # label first along the line
+        at, label_first = (label[1] + rest[0]) / 2, True
+    elif rest[1] <= label[0]:  # the line runs against its quad's axis
+        at, label_first = (rest[1] + label[0]) / 2, False
+    else:
+        return [(text, quad)]  # overlapping word boxes: keep the line whole
+    top, bottom = p0 + at * axis, p3 + at * (p2 - p3)
+    head = np.array([p0, top, bottom, p3])
+    tail = np.array([top, p1, p2, bottom])
+    label_pts, rest_pts = (head, tail) if label_first else (tail, head)
+    return [(" ".join(texts[: cut + 1]), label_pts), (" ".join(texts[cut + 1 :]), rest_pts)]
+
+
+def _load_engine(full_side: int, text_score: float, threads: int) -> Any:
+    from anonymiser.models import resolve_model
+
+    det, rec, cls = (resolve_model(n) for n in ("ppocr-det", "ppocr-rec", "ppocr-cls"))
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    try:
+        from rapidocr import RapidOCR
+    except ImportError as err:
+        raise ModelError(f"rapidocr cannot be imported ({err}); pip install rapidocr") from None
+    params = {
+        "Global.log_level": "error",
+        "Global.text_score": text_score,
+        "Global.max_side_len": full_side,
+        "Global.use_cls": True,
+        "Global.return_word_box": True,  # for splitting "Name: ..." labels off
+        "Det.model_path": str(det),
+        "Rec.model_path": str(rec),
+        "Cls.model_path": str(cls),
+        "EngineConfig.onnxruntime.intra_op_num_threads": threads or -1,
+    }
+    try:
+        engine = RapidOCR(params=params)
+        engine(np.full((64, 64, 3), 255, np.uint8))  # load the models now, not on first photo
+    except Exception as err:  # rapidocr raises many kinds; all mean the same to us
+        raise ModelError(f"rapidocr: cannot load its models: {err}") from None
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    return engine
+
+
+def _tiles(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Overlapping tiles ``(x, y, w, h)`` of at most ``tile`` px that cover the image.
+
+    The tile count per axis is the fewest that keeps ``overlap``; the tiles are then spread
+    evenly, so the overlap is at least ``overlap`` and no pixels are wasted on a last thin tile.
+    """
+
+    def spans(size: int) -> list[tuple[int, int]]:
+        if size <= tile:
+            return [(0, size)]
+        n = -(-(size - overlap) // (tile - overlap))
+        length = -(-(size + (n - 1) * overlap) // n)
+        return [(round(i * (size - length) / (n - 1)), length) for i in range(n)]
+
+    return [(x, y, w, h) for y, h in spans(height) for x, w in spans(width)]
+
+
+def _merge(found: list[Detection], width: int, height: int) -> list[Detection]:
+    """Drop lines that repeat (part of) a larger line with the same text; clip boxes."""
+    found = sorted(found, key=lambda d: (-d.box.area, -d.score))
+    kept: list[Detection] = []
+    for det in found:
+        if not any(_same_line(det, k) for k in kept):
+            kept.append(det)
+    out = []
+    for d in kept:
+        box = d.box.clipped(width, height)
+        if box.area:
+            out.append(Detection(d.kind, box, d.score, d.source, polygon=d.polygon, text=d.text))
+    return sorted(out, key=lambda d: (d.box.y, d.box.x))
+
+
+def _same_line(small: Detection, big: Detection) -> bool:
+    """``small`` repeats ``big``: they overlap and read the same (or ``small`` is a piece of it).
+
+    Strict on text: a garbled coarse line must not swallow a well-read fine one.
+    """
+    inter = small.box.intersection(big.box)
+    if inter < DUPLICATE_OVERLAP * min(small.box.area, big.box.area):
+        return False
+    from rapidfuzz import fuzz
+
+    a, b = _plain(small.text), _plain(big.text)
+    return bool(a) and (a in b or fuzz.ratio(a, b) >= 90)
+
+
+def _plain(text: str | None) -> str:
+    decomposed = unicodedata.normalize("NFKD", text or "").lower()
+    return "".join(c for c in decomposed if c.isalnum())
