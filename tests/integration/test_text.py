@@ -14,6 +14,7 @@ from PIL import Image
 from anonymiser.detect.text import RapidOcrDetector, _merge, _split_label, _tiles
 from anonymiser.identify.names import RosterNameMatcher
 from anonymiser.results import Box, Detection, Kind
+from anonymiser.settings import Settings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "name_text"
 
@@ -96,15 +97,14 @@ def test_rotated_text(detector: RapidOcrDetector) -> None:
 
 
 @pytest.mark.slow
-def test_small_text_in_large_image_is_found_by_tiling(
-    detector: RapidOcrDetector, crop: np.ndarray
-) -> None:
-    # The crop pasted at native size into a 4000x3000 grey frame: too small for the full pass.
-    big = np.full((3000, 4000, 3), 200, np.uint8)
-    big[2500 : 2500 + crop.shape[0], 3100 : 3100 + crop.shape[1]] = crop
-    named, pupils = names_found(detector, big)
+def test_small_text_in_large_image_is_found_by_tiling(crop: np.ndarray) -> None:
+    # A small full pass (800 px) cannot read the crop's text; native 1024-px tiles can.
+    small = RapidOcrDetector(Settings(extra={"ocr_full_side": 800, "ocr_tile": 1024}))
+    big = np.full((1200, 2000, 3), 200, np.uint8)
+    big[900 : 900 + crop.shape[0], 1300 : 1300 + crop.shape[1]] = crop
+    named, pupils = names_found(small, big)
     assert "P0044" in pupils
-    assert all(d.box.x >= 3100 and d.box.y >= 2500 for d in named)
+    assert all(d.box.x >= 1290 and d.box.y >= 890 for d in named)
 
 
 def test_tiles_cover_the_image_with_overlap() -> None:
