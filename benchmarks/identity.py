@@ -259,6 +259,9 @@ def main() -> int:
                         outcome["consenting_kept"] += kept
                     else:
                         outcome["consenting_small"] += 1
+                dist = matcher.distances(emb)
+                own = dist.get(label)
+                other = min((d for p, d in dist.items() if p != label), default=None)
                 details.append(
                     {
                         "image": rel,
@@ -268,6 +271,8 @@ def main() -> int:
                         "action": r.action.value,
                         "reason": r.reason.value,
                         "pupil_id": r.pupil_id,
+                        "distance_own": None if own is None else round(own, 3),
+                        "distance_nearest_other": None if other is None else round(other, 3),
                     }
                 )
         probes = [f for f in faces if f["rgb"] is not None]
@@ -335,7 +340,10 @@ def print_table(r: dict[str, Any]) -> None:
         )
     print("\nsize test:")
     for d in r["size_test"]:
-        print(f"  {d['image']}: {d['px']} px -> {d['action']} ({d['reason']})")
+        print(
+            f"  {d['image']}: {d['px']} px, distance {d['distance_own']} -> "
+            f"{d['action']} ({d['reason']})"
+        )
     print("\nper face:")
     for d in r["faces"]:
         print(f"  {d['image']:42s} {d['px']:4d}px {d['label']:16s} {d['action']:8s} {d['reason']}")
