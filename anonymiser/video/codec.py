@@ -217,6 +217,7 @@ class SafeVideoWriter:
             for packet in self.audio.encode(None):
                 self.out.mux(packet)
         self.out.close()
+        os.chmod(self.tmp, 0o644)  # as photo outputs (mkstemp makes it owner-only)
         os.replace(self.tmp, self.dst)
 
     def abort(self) -> None:
