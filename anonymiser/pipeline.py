@@ -230,6 +230,10 @@ class Anonymiser:
         Results come back in input order. Folders are searched recursively for images (and videos).
         """
         start = time.perf_counter()
+        if self.consent is not None:
+            from anonymiser.identify.faces import check_store_location
+
+            check_store_location(self.settings.store_path, [outdir])  # biometrics never published
         plan = plan_outputs(inputs, Path(outdir), self.pupils)
         workers = min(self.settings.worker_count, len(plan))
         results: list[ImageResult | None] = [None] * len(plan)

@@ -104,3 +104,19 @@ def test_plan_renames_files_and_folders_with_pupil_names(tmp_path: Path) -> None
     assert "amelia" not in str(out).lower() and "hughes" not in str(out).lower()
     assert out.name.startswith("photo-") and out.parts[0].startswith("folder-")
     assert plan[plain] == tmp_path / "out" / "sports" / "IMG_0001.jpg"
+
+
+class _NoRoster:
+    def roster(self, on_date: object) -> list[object]:
+        return []
+
+
+def test_batch_refuses_embeddings_store_inside_output(tmp_path: Path) -> None:
+    from anonymiser import ConsentError
+
+    _jpeg(tmp_path / "in" / "a.jpg")
+    settings = Settings(text="off", workers=1, store=tmp_path / "out" / "embeddings.sqlite")
+    anon = Anonymiser(settings, _NoRoster(), face_detector=FakeFaces())  # type: ignore[arg-type]
+    with pytest.raises(ConsentError, match="must not be inside the output folder"):
+        anon.process_batch([tmp_path / "in"], tmp_path / "out")
+    assert not (tmp_path / "out" / "a.jpg").exists()
