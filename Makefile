@@ -4,6 +4,8 @@
 PYTHON ?= python3
 DEMO_OUT ?= demo-out
 SHARED_DATA ?= ../shared/data
+# The sample photos (samples/references/ holds the consent log's reference photos: not for publishing).
+SAMPLE_PHOTOS = $(wildcard samples/*.jpg samples/*.png)
 
 .PHONY: demo test lint clean
 
@@ -24,7 +26,7 @@ SHARED_DATA ?= ../shared/data
 demo: .venv/.installed
 	@rm -rf $(DEMO_OUT)
 	ANONYMISER_HOME=$(CURDIR)/.demo-home .venv/bin/anonymiser enrol samples/consent.csv
-	ANONYMISER_HOME=$(CURDIR)/.demo-home .venv/bin/anonymiser blur samples -o $(DEMO_OUT) \
+	ANONYMISER_HOME=$(CURDIR)/.demo-home .venv/bin/anonymiser blur $(SAMPLE_PHOTOS) -o $(DEMO_OUT) \
 		--consent samples/consent.csv --report $(DEMO_OUT)/report.json --review $(DEMO_OUT)/review.html; \
 		status=$$?; echo "safe copies in $(DEMO_OUT)/, report $(DEMO_OUT)/report.json, review page $(DEMO_OUT)/review.html"; exit $$status
 
