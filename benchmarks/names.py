@@ -164,12 +164,14 @@ def score_image(
     matches = matcher.match(lines)
     named = [d for d, m in zip(lines, matches, strict=True) if m.is_name]
     boxes, polys = box_mask(named, *size), polygon_mask(named, *size)
+    every = box_mask(lines, *size)  # --text all: every OCR line redacted
     out = []
     for e in entries:
         truth = Box(*e["box"])
         seen = [d.text for d in lines if truth.intersection(d.box) > 0.3 * truth.area]
         out.append({**e, "coverage": round(cover_box(boxes, e["box"]), 3),
-                    "poly_coverage": round(cover_quad(polys, e["quad"]), 3), "ocr": seen})  # fmt: skip
+                    "poly_coverage": round(cover_quad(polys, e["quad"]), 3),
+                    "all_coverage": round(cover_box(every, e["box"]), 3), "ocr": seen})  # fmt: skip
     return out
 
 
@@ -187,6 +189,8 @@ def summarise(scored: list[dict]) -> dict[str, object]:
         "name_recall_polygon": rate(roster, lambda s: s["poly_coverage"] >= COVER),
         "not_on_roster_lines": len(visitors),
         "not_on_roster_recall": rate(visitors, lambda s: s["coverage"] >= COVER),
+        "text_all_name_recall": rate(roster, lambda s: s["all_coverage"] >= COVER),
+        "text_all_not_on_roster_recall": rate(visitors, lambda s: s["all_coverage"] >= COVER),
         "other_lines": len(others),
         "other_kept": rate(others, lambda s: s["coverage"] < KEEP),
         "other_kept_polygon": rate(others, lambda s: s["poly_coverage"] < KEEP),
@@ -353,6 +357,10 @@ def print_table(results: dict, verbose: bool) -> None:
               f"{s['other_kept']:>10.1%} {s['other_kept_polygon']:>7.1%} "
               f"{s['not_on_roster_recall']:>10.1%} {per_img:>6.1f} "
               f"{s['seconds_per_megapixel']:>6.2f} {s.get('seconds_12mp', float('nan')):>7.1f}")  # fmt: skip
+    for name, s in results["engines"].items():
+        print(f"{name}: --text all would redact {s['text_all_name_recall']:.1%} of roster name "
+              f"lines and {s['text_all_not_on_roster_recall']:.1%} of not-on-roster name lines; "
+              f"CPU {s['cpu_seconds_total']} s in all, {s.get('cpu_seconds_12mp')} s at 12 MP")  # fmt: skip
     for name, s in results["engines"].items():
         missed = s["missed"] if verbose else len(s["missed"])
         print(f"\n{name}: missed name lines ({len(s['missed'])}): {missed}")

@@ -30,7 +30,9 @@ from rapidfuzz import fuzz
 
 from anonymiser.results import Detection, NameMatch
 
-# fuzz.ratio (0–100) a key longer than EXACT_MAX letters needs. Measured: see module docstring.
+# fuzz.ratio (0–100) a key longer than EXACT_MAX letters needs. Measured on name_text with
+# rapidocr: 82–88 all give 100 % name-line recall and 0 false hits on 85 school phrases; 80 hits
+# 5.9 % of the phrases, 90 drops recall to 98.3 %. 84 sits in the middle of that plateau.
 DEFAULT_THRESHOLD = 84.0
 EXACT_MAX = 4  # keys this short must match exactly
 MAX_WINDOW = 4  # words per window

@@ -149,8 +149,8 @@ def test_label_is_split_off_a_name_line() -> None:
     ]
     (label, lp), (rest, rp) = _split_label("Name: Amelia Hughes", quad, words, flipped=False)
     assert (label, rest) == ("Name:", "Amelia Hughes")
-    assert lp[1][0] == rp[0][0] == pytest.approx(70)  # cut in the middle of the gap
+    assert lp[1][0] == rp[0][0] == pytest.approx(49)  # one character inside the label
     # Upside down: RapidOCR's word boxes are mirrored; the label is at the far end.
     (_, lp), (_, rp) = _split_label("Name: Amelia Hughes", quad, words, flipped=True)
-    assert lp[0][0] == pytest.approx(230) and rp[1][0] == pytest.approx(230)
+    assert lp[0][0] == pytest.approx(251) and rp[1][0] == pytest.approx(251)
     assert _split_label("Amelia Hughes", quad, words[1:], flipped=False)[0][0] == "Amelia Hughes"
