@@ -124,7 +124,7 @@ class Anonymiser:
         if self._name_matcher is None and self.pupils:
             from anonymiser.identify.names import RosterNameMatcher
 
-            self._name_matcher = RosterNameMatcher(self.pupils)
+            self._name_matcher = RosterNameMatcher(self.pupils, self.settings.name_threshold)
         return self._name_matcher
 
     def warnings(self) -> list[str]:

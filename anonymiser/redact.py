@@ -78,7 +78,10 @@ def _text_mask(area: Box, region: Region) -> np.ndarray:
         pts = np.array(region.polygon, np.float32)
         centre = pts.mean(axis=0)
         pts = centre + (pts - centre) * TEXT_GROW
-        pad = max(2.0, 0.1 * region.box.h)
+        # Pad by the text's own height (the quad's short side), not the axis-aligned box's:
+        # a tilted line would otherwise swallow its neighbours.
+        sides = np.linalg.norm(np.roll(pts, -1, axis=0) - pts, axis=1)
+        pad = max(2.0, 0.12 * float(sides.min()))
         grown = np.round(pts - [area.x, area.y]).astype(np.int32)
         cv2.fillPoly(mask, [grown], 1.0)
         k = max(3, int(pad * 2) | 1)

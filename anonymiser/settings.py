@@ -75,8 +75,8 @@ class Settings:
     # Faces narrower than this are never identified: embeddings degrade below ~48 px (measured in
     # benchmarks/identity.py: size sweep and the obama-240p..1080p size test).
     min_match_face_px: int = 56
-    # Name matching (rapidfuzz ratio, 0–100).
-    name_threshold: float = 88.0
+    # Name matching (rapidfuzz ratio, 0–100); 84 measured on benchmarks/names.py.
+    name_threshold: float = 84.0
     workers: int = 0  # 0 = one per core
     jpeg_quality: int = 92
     max_pixels: int = 120_000_000  # decompression-bomb limit
