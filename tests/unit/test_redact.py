@@ -51,7 +51,9 @@ def test_face_ellipse_covers_hair_and_chin() -> None:
 def test_text_polygon_is_filled() -> None:
     rgb = _noise()
     poly = ((50.0, 50.0), (150.0, 60.0), (148.0, 80.0), (48.0, 70.0))
-    region = Region(Kind.TEXT, Box(48, 50, 102, 30), 0.9, Action.BLURRED, Reason.PUPIL_NAME, polygon=poly)
+    region = Region(
+        Kind.TEXT, Box(48, 50, 102, 30), 0.9, Action.BLURRED, Reason.PUPIL_NAME, polygon=poly
+    )
     out = redact(rgb, [region])
     patch = out[58:72, 60:140]
     assert len(np.unique(patch.reshape(-1, 3), axis=0)) == 1  # one colour: no letter survives
