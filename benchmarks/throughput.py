@@ -202,11 +202,12 @@ def measure(kind: str, batch: Path, workers: int, text: str) -> dict:
         wall = time.perf_counter() - start
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Not our own ru_maxrss: after fork+exec Linux reports the parent's high-water mark.
     return {
         "images": n,
         "wall_s": wall,
         "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
-        "maxrss_mb": max(me.ru_maxrss, kids.ru_maxrss) / 1024,
+        "maxrss_mb": kids.ru_maxrss / 1024,  # the largest worker process
     }
 
 
