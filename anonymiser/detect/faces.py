@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 _INPUT = "input.1"
 BOX_CALIBRATION = 1.1
+EDGE_PAD = 0.12  # mirrored border for the edge-face passes, as a share of the long side
 NATIVE_THRESHOLD_DROP = 0.1  # score threshold offset for the native-resolution tiles of big photos
 _OUTPUTS = ["537", "538", "539", "540"]
 
@@ -165,6 +166,34 @@ def fuse(boxes: np.ndarray, marks: np.ndarray, iou: float = 0.4) -> tuple[np.nda
     return boxes[keep], marks[keep]
 
 
+def _add_edge_faces(
+    main: np.ndarray, marks: np.ndarray, edge: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add faces cut by the frame edge that the main passes did not find.
+
+    An edge detection clipped to the image either adds a face (kept) or repeats one already
+    found, or is the mirror image of a face near the edge (dropped: it overlaps once clipped).
+    """
+    if len(edge) == 0:
+        return main, marks
+    edge = edge.copy()
+    edge[:, [0, 2]] = edge[:, [0, 2]].clip(0, width)
+    edge[:, [1, 3]] = edge[:, [1, 3]].clip(0, height)
+    edge, edge_marks = fuse(edge, np.zeros((len(edge), 10), np.float32))
+    keep = []
+    for i, b in enumerate(edge):
+        area = max(1e-9, float((b[2] - b[0]) * (b[3] - b[1])))
+        if len(main):
+            iw = np.clip(np.minimum(b[2], main[:, 2]) - np.maximum(b[0], main[:, 0]), 0, None)
+            ih = np.clip(np.minimum(b[3], main[:, 3]) - np.maximum(b[1], main[:, 1]), 0, None)
+            if float((iw * ih).max()) >= 0.3 * area:
+                continue
+        keep.append(i)
+    return np.concatenate([main.reshape(-1, 5), edge[keep]]), np.concatenate(
+        [marks.reshape(-1, 10), edge_marks[keep]]
+    )
+
+
 class CenterFaceDetector:
     """CenterFace at several scales and in overlapping tiles."""
 
@@ -186,6 +215,35 @@ class CenterFaceDetector:
         boxes, marks = _decode(outputs, threshold)
         keep = _nms(boxes, 0.3)
         return boxes[keep], marks[keep]
+
+    def _edge_faces(self, rgb: np.ndarray, threshold: float) -> np.ndarray:
+        """Faces cut by the frame edge: their centre lies outside the image, where CenterFace
+        cannot put it. Extra whole-image passes (long side up to 1280 px, and 2x for small
+        images) on a copy with a mirrored border, which completes the face around the edge,
+        find them; only detections reaching into the border are kept."""
+        height, width = rgb.shape[:2]
+        long_side = max(width, height)
+        scales = {min(1.0, size / long_side) for size in self.sizes if size <= 1280}
+        if long_side <= 1400:
+            scales.add(2.0)
+        found = [np.empty((0, 5), np.float32)]
+        for scale in sorted(scales):
+            size = (max(32, round(width * scale)), max(32, round(height * scale)))
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            image = rgb if scale == 1.0 else cv2.resize(rgb, size, interpolation=interp)
+            pad = round(EDGE_PAD * max(image.shape[:2]))
+            boxes, _ = self._run(
+                cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT), threshold
+            )
+            boxes[:, :4] = (boxes[:, :4] - pad) / scale
+            cut = (
+                (boxes[:, 0] < 0)
+                | (boxes[:, 1] < 0)
+                | (boxes[:, 2] > width)
+                | (boxes[:, 3] > height)
+            )
+            found.append(boxes[cut])
+        return np.concatenate(found)
 
     def detect(self, rgb: np.ndarray, threshold: float = 0.3) -> list[Detection]:
         height, width = rgb.shape[:2]
@@ -213,9 +271,14 @@ class CenterFaceDetector:
                 marks /= p.scale
                 all_boxes.append(boxes)
                 all_marks.append(marks)
-        if not all_boxes:
+        edge = self._edge_faces(rgb, threshold) if EDGE_PAD else np.empty((0, 5), np.float32)
+        if not all_boxes and len(edge) == 0:
             return []
-        boxes, marks = fuse(np.concatenate(all_boxes), np.concatenate(all_marks))
+        if all_boxes:
+            boxes, marks = fuse(np.concatenate(all_boxes), np.concatenate(all_marks))
+        else:
+            boxes, marks = np.empty((0, 5), np.float32), np.empty((0, 10), np.float32)
+        boxes, marks = _add_edge_faces(boxes, marks, edge, width, height)
         out = []
         for b, m in zip(boxes, marks, strict=True):
             # CenterFace boxes are ~10% tighter than WIDER's forehead-to-chin boxes.

@@ -47,3 +47,15 @@ def test_redacted_faces_are_not_recognisable(face_detector, face_boxes) -> None:
         before = embedder.embed(rgb, det)
         after = embedder.embed(safe, det)
         assert float(np.linalg.norm(before - after)) > 0.6
+
+
+@pytest.mark.parametrize("frac", [0.3, 0.5, 0.7])
+def test_faces_cut_by_the_frame_edge_are_found(face_detector, face_boxes, frac: float) -> None:  # noqa: ANN001
+    """A face half out of the picture still identifies someone: the mirrored-border pass finds it."""
+    rgb = load_rgb(DATA / "faces" / "2008_001322.jpg")
+    for x, y, w, h in face_boxes["2008_001322.jpg"]:
+        cut = int(x + w * frac)
+        crop = np.ascontiguousarray(rgb[:, cut:])
+        visible = Box(0, y, x + w - cut, h)
+        found = face_detector.detect(crop, 0.3)
+        assert any(d.box.intersection(visible) > 0.5 * visible.area for d in found), (x, y, frac)
