@@ -34,6 +34,7 @@ test: .venv-test/.installed
 	sh scripts/system-deps.sh
 	.venv-test/bin/ruff check anonymiser tests benchmarks
 	.venv-test/bin/ruff format --check anonymiser tests benchmarks
+	.venv-test/bin/mypy anonymiser
 	.venv-test/bin/pytest -q -p no:cacheprovider
 	@if [ -d "$(SHARED_DATA)/face_detection" ]; then \
 		.venv-test/bin/python benchmarks/accuracy.py --data $(SHARED_DATA) --gate; \

@@ -71,7 +71,7 @@ def settings_options(func: F) -> F:
         consent_option,
     ]  # fmt: skip
     for option in reversed(options):
-        func = option(func)
+        func = option(func)  # type: ignore[assignment,arg-type]
     return func
 
 
@@ -454,7 +454,7 @@ def consent_show(pupil_id: str, consent_path: Path, on_date: Any, as_json: bool)
         for m in anonymiser.Media
         for p in anonymiser.Purpose
     }
-    data = {
+    data: dict[str, Any] = {
         "pupil_id": pupil_id,
         "date": day.isoformat(),
         "academic_year": academic_year_of(day),

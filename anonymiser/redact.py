@@ -97,7 +97,7 @@ def _text_mask(area: Box, region: Region) -> np.ndarray:
         grown = np.round(pts - [area.x, area.y]).astype(np.int32)
         cv2.fillPoly(mask, [grown], 1.0)
         k = max(3, int(pad * 2) | 1)
-        mask = cv2.dilate(mask, np.ones((k, k), np.uint8))
+        mask = cv2.dilate(mask, np.ones((k, k), np.uint8)).astype(np.float32)
     else:
         mask[:] = 1.0
     return mask
