@@ -50,6 +50,15 @@ def consent_option(func: F) -> F:
     )(func)
 
 
+required_consent_option = click.option(
+    "--consent",
+    "consent_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Consent log CSV.",
+)
+
+
 def settings_options(func: F) -> F:
     """Options shared by every command that processes media."""
     options = [
@@ -420,13 +429,7 @@ def consent_validate(csv_path: Path) -> None:
 
 @consent.command("show")
 @click.argument("pupil_id")
-@click.option(
-    "--consent",
-    "consent_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Consent log CSV.",
-)
+@required_consent_option
 @_date_option("Answer as on this date (default today).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
@@ -515,13 +518,7 @@ def enrol(csv_path: Path, store: Path | None, config: Path | None, on_date: Any)
 
 @main.command()
 @click.argument("pupil_id")
-@click.option(
-    "--consent",
-    "consent_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Consent log CSV.",
-)
+@required_consent_option
 @_date_option("Withdrawn from this date (default today).")
 @click.option(
     "--reports",

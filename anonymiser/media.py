@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from anonymiser.errors import MediaError, UnsupportedMediaError
+from anonymiser.files import fsync_dir
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -447,23 +448,7 @@ def _atomic_write(path: Path, image: Image.Image, fmt: str, options: dict[str, o
         if isinstance(exc, MediaError) or not isinstance(exc, Exception):
             raise
         raise MediaError(f"{path}: cannot write {fmt} output: {_one_line(exc)}") from exc
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # not possible on every platform / file system
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# -- metadata scanning ----------------------------------------------------------------------
+    fsync_dir(path.parent)
 
 
 def scan_metadata(path: str | Path) -> list[str]:

@@ -6,13 +6,11 @@ It never contains OCR'd text or pupils' names: only pupil ids.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anonymiser import __version__
-from anonymiser.errors import MediaError
+from anonymiser.files import write_text_atomic
 from anonymiser.results import BatchResult
 from anonymiser.settings import Settings
 
@@ -62,23 +60,10 @@ def summarise(batch: BatchResult) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON via a temp file in the same folder, fsync, rename."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2, ensure_ascii=False)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as err:
-        raise MediaError(f"{path}: cannot write report: {err.strerror or err}") from None
+    """Write JSON atomically (temp file, fsync, rename)."""
+    write_text_atomic(
+        Path(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n", what="report"
+    )
 
 
 def write_report(

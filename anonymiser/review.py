@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import io
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from anonymiser import __version__
 from anonymiser.errors import MediaError
+from anonymiser.files import write_text_atomic
 from anonymiser.results import Action, BatchResult, Box, ImageResult, Kind, Reason, Region, Status
 from anonymiser.settings import Settings
 
@@ -276,21 +275,7 @@ def write_review(
 ) -> None:
     """Write the review page for ``batch`` to ``path`` (atomically)."""
     path = Path(path)
-    html = render_review(batch, settings, consent)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(html)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as err:
-        raise MediaError(f"{path}: cannot write review page: {err.strerror or err}") from None
+    write_text_atomic(path, render_review(batch, settings, consent), what="review page")
 
 
 __all__ = ["render_review", "write_review"]

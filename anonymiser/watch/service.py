@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from typing import Any
 
 from anonymiser import AnonymiserError, BatchResult, ExitCode, ImageResult, Settings, Status
 from anonymiser.errors import SettingsError
+from anonymiser.files import fsync_dir, write_text_atomic
 from anonymiser.settings import TextMode
 from anonymiser.watch.journal import Journal, Row
 from anonymiser.watch.layout import (
@@ -40,7 +40,6 @@ from anonymiser.watch.layout import (
     SHARED_DIR_MODE,
     SHARED_FILE_MODE,
     Layout,
-    fsync_dir,
     make_dirs,
     unique_path,
 )
@@ -507,7 +506,9 @@ class Watcher:
         target = unique_path(layout.target(layout.failed, e.rel))
         make_dirs(target.parent, layout.failed, SHARED_DIR_MODE)
         reason = target.with_name(target.name + ".txt")
-        _write_text(reason, _reason_text(row.rel, error))
+        write_text_atomic(
+            reason, _reason_text(row.rel, error), mode=SHARED_FILE_MODE, what="reason"
+        )
         target_rel = target.relative_to(layout.root).as_posix()
         failed = result or ImageResult(str(e.path), None, Status.FAILED, error=error)
         if result is not None:
@@ -656,17 +657,3 @@ def _reason_text(rel: str, error: str) -> str:
         "save or export it again (JPEG is safest) and drop the new copy into incoming/.\n"
         "The original is kept next to this note. Ask the Data Lead if it keeps failing.\n"
     )
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, SHARED_FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
