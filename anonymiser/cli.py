@@ -173,6 +173,8 @@ def blur(
     from anonymiser.report import write_report
 
     settings = build_settings(config, on_date, **overrides)
+    if quiet:
+        settings = settings.replace(quiet=True)  # also hides the per-video bars
     consent = load_consent(consent_path)
     anon = Anonymiser(settings, consent)
     for warning in anon.warnings():

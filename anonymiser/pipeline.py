@@ -69,6 +69,7 @@ class Anonymiser:
         self.settings = settings or Settings()
         self.consent = consent
         self._face_detector = face_detector
+        self._injected_face_detector = face_detector
         self._text_detector = text_detector
         self._face_matcher = face_matcher
         self._name_matcher = name_matcher
@@ -76,6 +77,16 @@ class Anonymiser:
         self._pupils: list[Any] | None = None
 
     # -- engines, created on first use ------------------------------------------------------
+    @property
+    def face_detector_injected(self) -> FaceDetector | None:
+        """The face detector given to the constructor, or None (video then uses its own)."""
+        return self._injected_face_detector
+
+    @property
+    def threads(self) -> int:
+        """Threads each engine may use."""
+        return self._threads
+
     @property
     def face_detector(self) -> FaceDetector:
         if self._face_detector is None:

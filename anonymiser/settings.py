@@ -81,6 +81,10 @@ class Settings:
     jpeg_quality: int = 92
     max_pixels: int = 120_000_000  # decompression-bomb limit
     strip_audio: bool = False  # video: drop the audio track (it is never checked for names)
+    # Video: run the face detector on every n-th frame only (tracks are interpolated between);
+    # 1 = every frame (measured in benchmarks/video.py).
+    video_detect_every: int = 1
+    quiet: bool = False  # no progress bars on stderr (CLI --quiet)
     on_date: date | None = None  # the date consent is judged on; None = today
     store: Path | None = None  # embeddings store; None = default_store()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -97,6 +101,10 @@ class Settings:
             raise SettingsError(f"setting face_threshold={self.face_threshold}: must be in (0, 1)")
         if self.workers < 0:
             raise SettingsError(f"setting workers={self.workers}: must be >= 0")
+        if self.video_detect_every < 1:
+            raise SettingsError(
+                f"setting video_detect_every={self.video_detect_every}: must be >= 1"
+            )
         if not 1 <= self.jpeg_quality <= 100:
             raise SettingsError(f"setting jpeg_quality={self.jpeg_quality}: must be 1..100")
         object.__setattr__(self, "detect_sizes", tuple(int(s) for s in self.detect_sizes))

@@ -3,9 +3,14 @@
 Two passes over the file, so memory stays bounded whatever the length (only boxes are kept):
 
 1. decode -> detect faces -> link them into tracks (``tracker.Tracker``) -> match identities on
-   some frames of each track;
-2. decide once per track (video consent), then decode again, redact every frame's padded and
+   some frames of each track (``MATCH_EVERY``);
+2. decide per track (video consent), then decode again, redact every frame's padded and
    interpolated track boxes, encode H.264 and copy the audio.
+
+Default deny against identity switches (two faces cross, one leaves as another arrives): a
+consented track is kept sharp only on the frames ``tracker.sharp_frames`` allows: where its box was
+matched to the pupil on that very frame (with ``video_detect_every`` > 1 also between two such
+frames of one clean chain of links); on every other frame its box is blurred like anyone else's.
 
 Audio is kept (``Settings.strip_audio`` drops it) and is NOT checked for spoken names: the report
 says so.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import sys
 import time
 import weakref
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +42,14 @@ from anonymiser.results import (
     Status,
 )
 from anonymiser.video import codec
-from anonymiser.video.tracker import Track, Tracker, frame_boxes, identity_match, track_identity
+from anonymiser.video.tracker import (
+    Track,
+    Tracker,
+    frame_boxes,
+    identity_match,
+    sharp_frames,
+    track_identity,
+)
 
 if TYPE_CHECKING:
     from anonymiser.detect import FaceDetector
@@ -47,8 +60,11 @@ if TYPE_CHECKING:
 PAD_FRAMES = 5
 # Tracks not seen for this many frames end; shorter gaps are interpolated.
 MAX_GAP = 15
-# Identities are matched at most every this many frames per track (face matching is slow).
+# Identities are matched every this many frames per track (face matching is slow: ~75 ms a face),
+# at once after a link break that is not crowded (a face may have been handed over), and on every
+# detection of a track whose last match named a pupil (it is kept sharp only where matched).
 MATCH_EVERY = 5
+MATCH_EVERY_MATCHED = 1
 # Video frames: scales for CenterFace (long side, px) — cheaper than the photo default.
 VIDEO_SIZES: tuple[int, ...] = (360, 720)
 # Detection threshold for video frames (the photo default is higher): a face that flashes up
@@ -65,24 +81,27 @@ _detectors: weakref.WeakKeyDictionary[Any, FaceDetector] = weakref.WeakKeyDictio
 
 def video_detector(anon: Anonymiser) -> FaceDetector:
     """The detector for video frames: an injected one, else CenterFace tuned for video."""
-    injected = getattr(anon, "_face_detector", None)
+    injected = anon.face_detector_injected
     if injected is not None:
-        return injected  # type: ignore[no-any-return]
+        return injected
     if anon not in _detectors:
         from anonymiser.detect.faces import CenterFaceDetector
 
-        threads = getattr(anon, "_threads", 1)
-        _detectors[anon] = CenterFaceDetector(VIDEO_SIZES, VIDEO_TILE, threads)
+        _detectors[anon] = CenterFaceDetector(VIDEO_SIZES, VIDEO_TILE, anon.threads)
     return _detectors[anon]
 
 
 @dataclass(frozen=True, slots=True)
 class TrackDecision:
+    """One track's decision. ``action`` is KEPT when some frames are kept sharp: exactly the
+    frames in ``sharp`` (frame -> pupil); the track is blurred on all its other frames."""
+
     track: Track
     action: Action
     reason: Reason
     pupil_id: str | None
     ambiguous: bool
+    sharp: dict[int, str]
 
     def as_report(self) -> dict[str, Any]:
         return {
@@ -92,7 +111,19 @@ class TrackDecision:
             "pupil_id": self.pupil_id,
             "action": str(self.action),
             "reason": str(self.reason),
+            "sharp_frames": _spans(self.sharp),
         }
+
+
+def _spans(sharp: dict[int, str]) -> list[list[Any]]:
+    """Sharp frames as [first, last, pupil] runs."""
+    out: list[list[Any]] = []
+    for f in sorted(sharp):
+        if out and out[-1][1] == f - 1 and out[-1][2] == sharp[f]:
+            out[-1][1] = f
+        else:
+            out.append([f, f, sharp[f]])
+    return out
 
 
 def process_video(
@@ -101,7 +132,7 @@ def process_video(
     dst: str | Path,
     *,
     progress: Progress | None = None,
-    detect_every: int = 1,
+    detect_every: int | None = None,
 ) -> ImageResult:
     """Anonymise the video ``src`` into the MP4 ``dst`` (written atomically).
 
@@ -111,9 +142,10 @@ def process_video(
         Supplies settings, consent log, face detector and matcher.
     progress:
         Called as ``progress(stage, done, total)`` per frame; without it a tqdm bar is shown on
-        stderr when stderr is a terminal.
+        stderr when stderr is a terminal and ``settings.quiet`` is off.
     detect_every:
         Run the detector on every n-th frame only; tracks are interpolated in between.
+        Default ``settings.video_detect_every``.
 
     Raises
     ------
@@ -123,6 +155,7 @@ def process_video(
     src, dst = Path(src), Path(dst)
     start = time.perf_counter()
     settings = anon.settings.replace(media="video")
+    detect_every = detect_every or settings.video_detect_every
     container = codec.open_video(src)
     try:
         info = codec.probe(container, src)
@@ -184,10 +217,12 @@ def _pad(detect_every: int) -> int:
 class _Bar:
     """Progress: the caller's callback, or tqdm on a terminal, or nothing."""
 
-    def __init__(self, stage: str, total: int, name: str, callback: Progress | None) -> None:
+    def __init__(
+        self, stage: str, total: int, name: str, callback: Progress | None, quiet: bool = False
+    ) -> None:
         self.stage, self.total, self.callback, self.done = stage, total, callback, 0
         self.bar: Any = None
-        if callback is None and sys.stderr.isatty():
+        if callback is None and not quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(
@@ -219,10 +254,10 @@ def _analyse(
     """Pass 1: detections linked into tracks, with match votes. Returns (tracks, frame count)."""
     detector = video_detector(anon)
     matcher = anon.face_matcher
-    tracker = Tracker(max_gap=max(MAX_GAP, 3 * detect_every))
+    tracker = Tracker(max_gap=max(MAX_GAP, 3 * detect_every), step=detect_every)
     threshold = video_threshold(settings)
     last_matched: dict[int, int] = {}
-    bar = _Bar("faces", info.frames, src.name, progress)
+    bar = _Bar("faces", info.frames, src.name, progress, settings.quiet)
     n = 0
     try:
         for i, rgb in enumerate(codec.frames(container, src, info.rotation)):
@@ -248,30 +283,47 @@ def _vote(
     frame: int,
     last_matched: dict[int, int],
 ) -> None:
-    """Match the faces of tracks not matched in the last few frames; record their votes."""
+    """Match the faces of tracks that are due (see ``MATCH_EVERY``); record their votes."""
     due = [
         k
         for k, t in enumerate(tracks)
-        if frame - last_matched.get(t.id, -MATCH_EVERY) >= MATCH_EVERY
+        if (frame in t.breaks and frame not in t.crowded)
+        or frame - last_matched.get(t.id, -MATCH_EVERY) >= _every(t)
     ]
     if not due:
         return
     matches: list[FaceMatch] = list(matcher.match(rgb, [dets[k] for k in due]))
     for k, match in zip(due, matches, strict=True):
-        tracks[k].matches.append(match)
+        tracks[k].votes[frame] = match
         last_matched[tracks[k].id] = frame
 
 
+def _every(track: Track) -> int:
+    if track.votes and track.votes[max(track.votes)].status is MatchStatus.MATCHED:
+        return MATCH_EVERY_MATCHED
+    return MATCH_EVERY
+
+
 def _decide(track: Track, consent: Any, settings: Settings) -> TrackDecision:
+    """Sharp frames (``sharp_frames``) of pupils with video consent; the rest of the track blurred."""
     identity = track_identity(track.matches)
-    action, reason = decide_face(identity_match(identity), consent, settings)
+    ambiguous = identity.status is MatchStatus.AMBIGUOUS  # also: two pupils on one track
+    _, reason = decide_face(identity_match(identity), consent, settings)
+    candidates = sharp_frames(track)
+    allowed = {
+        pupil
+        for pupil in set(candidates.values())
+        if decide_face(FaceMatch(MatchStatus.MATCHED, pupil), consent, settings)[0] is Action.KEPT
+    }
+    sharp = {f: p for f, p in candidates.items() if p in allowed}
+    if sharp:
+        pupil = Counter(sharp.values()).most_common(1)[0][0]
+        return TrackDecision(track, Action.KEPT, Reason.CONSENT, pupil, ambiguous, sharp)
+    if reason is Reason.CONSENT:  # matched overall, but no frame confirmed
+        reason = Reason.NOT_IDENTIFIED
     matched = identity.status is MatchStatus.MATCHED
     return TrackDecision(
-        track,
-        action,
-        reason,
-        identity.pupil_id if matched else None,
-        identity.status is MatchStatus.AMBIGUOUS,
+        track, Action.BLURRED, reason, identity.pupil_id if matched else None, ambiguous, {}
     )
 
 
@@ -286,13 +338,14 @@ def _render(
     progress: Progress | None,
     detect_every: int,
 ) -> None:
-    """Pass 2: decode again, redact each frame's blurred track boxes, encode, copy audio."""
-    blurred = {d.track.id: d for d in decisions if d.action is Action.BLURRED}
-    boxes = frame_boxes([d.track for d in blurred.values()], _pad(detect_every), n_frames)
+    """Pass 2: decode again, redact each frame's track boxes (but a kept track's sharp frames),
+    encode, copy audio."""
+    sharp = {d.track.id: d.sharp for d in decisions}
+    boxes = frame_boxes([d.track for d in decisions], _pad(detect_every), n_frames)
     av = codec._av()
     container = codec.open_video(src)
     writer: codec.SafeVideoWriter | None = None
-    bar = _Bar("writing", n_frames, src.name, progress)
+    bar = _Bar("writing", n_frames, src.name, progress, settings.quiet)
     try:
         vstream = container.streams.video[0]
         astream = None if strip_audio or not container.streams.audio else container.streams.audio[0]
@@ -308,8 +361,9 @@ def _render(
                     break
                 rgb = codec.to_rgb(frame, info.rotation)
                 regions = [
-                    Region(Kind.FACE, box, 1.0, Action.BLURRED, blurred[tid].reason)
+                    Region(Kind.FACE, box, 1.0, Action.BLURRED, Reason.NOT_IDENTIFIED)
                     for tid, box in boxes.get(index, [])
+                    if index not in sharp[tid]
                 ]
                 writer.write(redact(rgb, regions, settings.method) if regions else rgb, frame.pts)
                 index += 1

@@ -6,6 +6,16 @@ because every track is
 * interpolated across gaps between its detections,
 * held (and extrapolated along its motion) for ``pad`` frames before it first appears and after it
   is last seen.
+
+Identity switches. A greedy tracker can hand a track from one face to another (two faces cross, a
+face leaves as another arrives, a scene cut). So a face is kept sharp only on frames where it was
+positively matched, or between two such frames of one clean chain of links (``sharp_frames``),
+and the tracker marks every link it cannot vouch for:
+
+* a detection is *crowded* when the link was contestable: another detection was within this
+  track's linking reach, or another live track could have claimed this detection;
+* a link *breaks* the chain when either end is crowded, a detection was missed (gap longer than
+  the detection step) or the box jumped (moved or grew more than a face can between frames).
 """
 
 from __future__ import annotations
@@ -25,7 +35,13 @@ class Track:
     id: int
     boxes: dict[int, Box] = field(default_factory=dict)
     scores: dict[int, float] = field(default_factory=dict)
-    matches: list[FaceMatch] = field(default_factory=list)
+    votes: dict[int, FaceMatch] = field(default_factory=dict)  # frame -> what matching said
+    crowded: set[int] = field(default_factory=set)  # frames whose link was contestable
+    breaks: set[int] = field(default_factory=set)  # frames whose link in cannot be vouched for
+
+    @property
+    def matches(self) -> list[FaceMatch]:
+        return [self.votes[f] for f in sorted(self.votes)]
 
     @property
     def first_frame(self) -> int:
@@ -60,18 +76,35 @@ def _similarity(a: Box, b: Box, gap: int) -> float:
     return max(0.0, 1.0 - dist / reach)
 
 
+# A link jumps when the centre moves more than this fraction of the face size per frame, or the
+# area changes by more than this factor: faster than a face moves, so maybe another face.
+JUMP_SHIFT = 0.5
+JUMP_AREA = 2.0
+
+
+def _jumped(a: Box, b: Box, gap: int) -> bool:
+    size = max(a.w, a.h, b.w, b.h)
+    (ax, ay), (bx, by) = a.centre, b.centre
+    shift = ((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5
+    ratio = max(a.area, b.area) / max(1, min(a.area, b.area))
+    return shift > JUMP_SHIFT * size * gap or ratio > JUMP_AREA
+
+
 class Tracker:
-    """Greedy IoU/centre-distance tracker.
+    """Greedy IoU/centre-distance tracker that marks the links it cannot vouch for.
 
     Parameters
     ----------
     max_gap:
         A track not seen for more than this many frames is closed; a new detection starts a
         new track.
+    step:
+        Frames between detector runs; a longer gap in a track means a missed detection.
     """
 
-    def __init__(self, max_gap: int = 15) -> None:
+    def __init__(self, max_gap: int = 15, step: int = 1) -> None:
         self.max_gap = max_gap
+        self.step = step
         self.tracks: list[Track] = []
         self._active: list[Track] = []
 
@@ -87,20 +120,38 @@ class Tracker:
                 if s > 0:
                     pairs.append((s, ti, di))
         pairs.sort(reverse=True)
+        per_track = Counter(ti for _, ti, _ in pairs)  # candidate detections of each track
+        per_det = Counter(di for _, _, di in pairs)  # candidate tracks of each detection
         given: list[Track | None] = [None] * len(boxes)
+        given_ti: list[int | None] = [None] * len(boxes)
         used_tracks: set[int] = set()
         for _, ti, di in pairs:
             if ti in used_tracks or given[di] is not None:
                 continue
             used_tracks.add(ti)
-            given[di] = self._active[ti]
+            given[di], given_ti[di] = self._active[ti], ti
         for di, box in enumerate(boxes):
-            found = given[di]
-            if found is None:
+            found, owner = given[di], given_ti[di]
+            if found is None or owner is None:
                 found = Track(len(self.tracks) + 1)
                 self.tracks.append(found)
                 self._active.append(found)
                 given[di] = found
+                crowded = per_det[di] > 0  # a live track could have taken it
+                link_ok = False  # a new track starts a new chain
+            else:
+                crowded = per_track[owner] > 1 or per_det[di] > 1
+                prev = found.last_frame
+                gap = frame - prev
+                link_ok = (
+                    gap <= self.step
+                    and prev not in found.crowded
+                    and not _jumped(found.boxes[prev], box, gap)
+                )
+            if crowded:
+                found.crowded.add(frame)
+            if crowded or not link_ok:
+                found.breaks.add(frame)
             found.boxes[frame] = box
             found.scores[frame] = float(scores[di])
         return [t for t in given if t is not None]
@@ -212,12 +263,56 @@ def identity_match(identity: TrackIdentity) -> FaceMatch:
     return FaceMatch(identity.status, identity.pupil_id)
 
 
+def segments(track: Track) -> list[list[int]]:
+    """The track's detection frames cut into clean chains: a chain starts at every break (so a
+    crowded frame, whose links in and out both break, is a chain of its own)."""
+    out: list[list[int]] = [[]]
+    for f in sorted(track.boxes):
+        if f in track.breaks:
+            out.append([])
+        out[-1].append(f)
+    return [seg for seg in out if seg]
+
+
+def sharp_frames(track: Track) -> dict[int, str]:
+    """Frame -> pupil for the frames where this track may be kept sharp (consent not yet checked).
+
+    Default deny. Nothing if any vote was AMBIGUOUS. Otherwise, per clean chain: its votes must
+    add up to one pupil (``track_identity``), and a frame is sharp only if that pupil was matched
+    on it, or it lies between two detections of the chain that were both matched to that pupil.
+    So a crowded frame is sharp only if matched itself, and frames after the last positive match
+    of a chain (a face that may have been swapped) are blurred.
+    """
+    if any(m.status is MatchStatus.AMBIGUOUS for m in track.votes.values()):
+        return {}
+    out: dict[int, str] = {}
+    for chain in segments(track):
+        votes = {f: track.votes[f] for f in chain if f in track.votes}
+        identity = track_identity(list(votes.values()))
+        pupil = identity.pupil_id
+        if identity.status is not MatchStatus.MATCHED or pupil is None:
+            continue
+        hits = {
+            f for f, m in votes.items() if m.status is MatchStatus.MATCHED and m.pupil_id == pupil
+        }
+        for f in hits:
+            out[f] = pupil
+        voted = sorted(votes)
+        for a, b in itertools.pairwise(voted):
+            if a in hits and b in hits:
+                for f in range(a, b + 1):
+                    out[f] = pupil
+    return out
+
+
 __all__ = [
     "Track",
     "TrackIdentity",
     "Tracker",
     "frame_boxes",
     "identity_match",
+    "segments",
+    "sharp_frames",
     "track_boxes",
     "track_identity",
 ]

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from videogen import (
     DATA,
+    Rect,
     crossing_path,
     decoded,
+    make_crossing_pair,
     make_video,
     stream_facts,
     trim,
@@ -278,3 +280,121 @@ def test_avi_with_pcm_audio_is_reencoded_to_aac(tmp_path: Path) -> None:
     assert facts["audio"] == "aac"
     assert (facts["frames"], facts["fps"]) == (25, 25.0)
     assert facts["duration"] == pytest.approx(1.0, abs=0.04)
+
+
+class PairFaces:
+    """A fake detector for ``make_crossing_pair``: the two faces' boxes on each frame, and only the
+    one in front (the second) while they overlap, as a real detector sees them. It counts frames
+    (pass 1 calls it once a frame), so the matcher below knows which face is where."""
+
+    name = "pair"
+
+    def __init__(self, rects_a: list[Rect], rects_b: list[Rect]) -> None:
+        self.rects_a, self.rects_b, self.frame = rects_a, rects_b, -1
+
+    @staticmethod
+    def face(rect: Rect) -> Box:
+        x, y, w, h = rect
+        return Box(x + w * 15 // 100, y + h // 10, w * 70 // 100, h * 3 // 4)
+
+    def detect(self, rgb: np.ndarray, threshold: float = 0.35) -> list[Detection]:
+        self.frame += 1
+        a, b = self.face(self.rects_a[self.frame]), self.face(self.rects_b[self.frame])
+        boxes = [b] if a.intersection(b) > 0.3 * a.area else [a, b]
+        return [Detection(Kind.FACE, box, 0.9, self.name) for box in boxes]
+
+
+class Oracle:
+    """A matcher that knows where each face is: P1 (consented) for the first face, UNKNOWN for
+    the second (not enrolled). Counts the faces it was asked about."""
+
+    def __init__(self, clock: PairFaces) -> None:
+        self.clock, self.calls = clock, 0
+
+    def match(self, rgb: np.ndarray, faces: list[Detection]) -> list[FaceMatch]:
+        self.calls += len(faces)
+        a = self.clock.face(self.clock.rects_a[self.clock.frame])
+        out = []
+        for det in faces:
+            if det.box == a:
+                out.append(FaceMatch(MatchStatus.MATCHED, "P1", 0.3))
+            else:
+                out.append(FaceMatch(MatchStatus.UNKNOWN, None, 0.7))
+        return out
+
+
+def _change(a: np.ndarray, b: np.ndarray, rect: Rect) -> float:
+    """Mean absolute difference over the inner face part of ``rect`` (clipped to the frame)."""
+    x, y, w, h = rect
+    x1, x2 = max(x + w // 5, 0), min(x + w - w // 5, a.shape[1])
+    y1, y2 = y + h // 6, y + h * 3 // 4
+    pa, pb = a[y1:y2, x1:x2].astype(np.float32), b[y1:y2, x1:x2].astype(np.float32)
+    return float(np.abs(pa - pb).mean())
+
+
+def test_identity_switch_never_shows_the_other_face(tmp_path: Path) -> None:
+    """Two real faces pass through each other and the greedy tracker hands the consented face's
+    track to the other face. The face without consent must be blurred on every frame; the
+    consented one is kept sharp where it is alone."""
+    src, rects_a, rects_b = make_crossing_pair(tmp_path / "pair.mp4")
+    detector = PairFaces(rects_a, rects_b)
+    oracle = Oracle(detector)
+    anon = Anonymiser(
+        Settings(workers=1),
+        VideoConsent(),  # type: ignore[arg-type]
+        face_detector=detector,
+        face_matcher=oracle,
+    )
+    dst = tmp_path / "pair-out.mp4"
+    result = anon.process_file(src, dst)
+    assert result.status is Status.OK, result.error
+    tracks = result.extra["video"]["tracks"]
+    assert len(tracks) == 2 and all(t["first_frame"] == 0 for t in tracks)  # so: swapped
+    before, after = decoded(src), decoded(dst)
+    assert len(after) == len(before) == 52
+    not_blurred = [i for i in range(52) if _change(before[i], after[i], rects_b[i]) < 10]
+    assert not_blurred == [], f"the face without consent is visible on frames {not_blurred}"
+    alone = [i for i in range(52) if abs(rects_a[i][0] - rects_b[i][0]) >= 150]
+    assert len(alone) >= 15
+    blurred_alone = [i for i in alone if _change(before[i], after[i], rects_a[i]) > 4]
+    assert blurred_alone == [], f"the consented face is blurred on frames {blurred_alone}"
+    kept = [t for t in tracks if t["action"] == "kept"]
+    assert kept and all(t["pupil_id"] == "P1" for t in kept)
+
+
+class CountingFaces(FixedFaces):
+    def __init__(self, *boxes: Box) -> None:
+        super().__init__(*boxes)
+        self.calls = 0
+
+    def detect(self, rgb: np.ndarray, threshold: float = 0.35) -> list[Detection]:
+        self.calls += 1
+        return super().detect(rgb, threshold)
+
+
+def test_detect_every_comes_from_settings(tmp_path: Path) -> None:
+    from anonymiser.errors import SettingsError
+
+    src = make_video(tmp_path / "e.mp4", frames=12, audio=False)
+    detector = CountingFaces(Box(10, 10, 40, 40))
+    anon = Anonymiser(Settings(workers=1, video_detect_every=3), face_detector=detector)
+    assert anon.face_detector_injected is detector
+    result = anon.process_file(src, tmp_path / "e-out.mp4")
+    assert result.status is Status.OK, result.error
+    assert result.extra["video"]["detect_every"] == 3
+    assert detector.calls == 4
+    assert Anonymiser(Settings()).face_detector_injected is None
+    with pytest.raises(SettingsError, match="video_detect_every"):
+        Settings(video_detect_every=0)
+
+
+def test_quiet_hides_the_video_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from anonymiser.video import _Bar
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert _Bar("faces", 10, "x.mp4", None, quiet=True).bar is None
+    bar = _Bar("faces", 10, "x.mp4", None, quiet=False)
+    assert bar.bar is not None
+    bar.close()

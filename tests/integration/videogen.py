@@ -15,6 +15,7 @@ import numpy as np
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "video"
 FACE_PHOTO = DATA / "obama-240p.jpg"
+SECOND_FACE_PHOTO = DATA.parent / "identities" / "biden.jpg"
 
 # (frame index, frame count) -> top-left corner of the face, or None when off-screen.
 PathFn = Callable[[int, int], tuple[int, int]]
@@ -31,6 +32,64 @@ def face_crop(size: int) -> np.ndarray:
     scale = size / crop.shape[0]
     crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), size), cv2.INTER_AREA)
     return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+
+
+def second_face_crop(size: int) -> np.ndarray:
+    """Another person's face (tests/data/identities/biden.jpg), as RGB, ``size`` px tall."""
+    bgr = cv2.imread(str(SECOND_FACE_PHOTO))
+    if bgr is None:
+        raise FileNotFoundError(SECOND_FACE_PHOTO)
+    # biden.jpg (480x1091): the face is at about x 205-362, y 68-294.
+    crop = bgr[20:330, 160:410]
+    scale = size / crop.shape[0]
+    crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), size), cv2.INTER_AREA)
+    return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+
+
+Rect = tuple[int, int, int, int]  # x, y, w, h
+
+
+def make_crossing_pair(
+    path: Path,
+    *,
+    frames: int = 52,
+    meet: int = 32,
+    size: tuple[int, int] = (480, 240),
+    face_px: int = 80,
+    speed: int = 6,
+) -> tuple[Path, list[Rect], list[Rect]]:
+    """Two different faces walk towards each other and pass through at frame ``meet`` (the second
+    one in front). No audio. Returns the path and, per frame, the rectangles of the first face
+    (``face_crop``) and of the second (``second_face_crop``)."""
+    width, height = size
+    a, b = face_crop(face_px), second_face_crop(face_px)
+    y = (height - face_px) // 2
+    centre = width // 2
+    rects_a = [
+        (centre - a.shape[1] // 2 + speed * (i - meet), y, a.shape[1], face_px)
+        for i in range(frames)
+    ]
+    rects_b = [
+        (centre - b.shape[1] // 2 - speed * (i - meet), y, b.shape[1], face_px)
+        for i in range(frames)
+    ]
+    bg = background(width, height, seed=3)
+    out = av.open(str(path), mode="w", format="mp4")
+    video = out.add_stream("libx264", rate=24)
+    video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+    video.options = {"crf": "18", "preset": "ultrafast"}
+    for i in range(frames):
+        rgb = bg.copy()
+        paste(rgb, a, rects_a[i][0], y)
+        paste(rgb, b, rects_b[i][0], y)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = i
+        for packet in video.encode(frame):
+            out.mux(packet)
+    for packet in video.encode(None):
+        out.mux(packet)
+    out.close()
+    return path, rects_a, rects_b
 
 
 def background(width: int, height: int, seed: int = 0) -> np.ndarray:
