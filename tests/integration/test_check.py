@@ -212,6 +212,47 @@ def test_unblurred_face_left_in_an_output_is_caught(
     ] == []
 
 
+@pytest.fixture(scope="module")
+def small_faces() -> tuple[np.ndarray, np.ndarray, ImageResult, Checker]:
+    """A photo scaled so its three faces are 24-31 px wide, and its normal output."""
+    import cv2
+
+    from anonymiser import media
+    from anonymiser.pipeline import Anonymiser
+
+    full = media.load_image(FACES / "2008_001322.jpg", max_pixels=10**8).rgb
+    original = cv2.resize(full, None, fx=0.35, fy=0.35, interpolation=cv2.INTER_AREA)
+    anon = Anonymiser(Settings(text="off", workers=1))
+    safe, result = anon.process_array(original)
+    assert result.faces_blurred == 3
+    return original, safe, result, Checker(Settings(), face_detector=anon.face_detector)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("contrast", [1.0, 0.25])
+def test_small_and_low_contrast_faces_left_in_an_output_are_caught(
+    small_faces: tuple[np.ndarray, np.ndarray, ImageResult, Checker], contrast: float
+) -> None:
+    """Each ~30 px face pasted back, as is and at a quarter of its contrast, is a finding; the
+    faint ones are confirmed by the second look (zoomed crop), not by sharpness."""
+    from anonymiser.redact import redaction_area
+    from anonymiser.results import Kind
+
+    original, safe, result, checker = small_faces
+    assert checker.check_faces(Path("normal.jpg"), safe) == []
+    for face in (r for r in result.regions if r.kind is Kind.FACE):
+        assert face.box.w <= 32
+        area = redaction_area(face, result.width, result.height)
+        patch = original[area.y : area.y2, area.x : area.x2].astype(np.float32)
+        patch = patch.mean() + (patch - patch.mean()) * contrast
+        tampered = safe.copy()
+        tampered[area.y : area.y2, area.x : area.x2] = np.clip(patch, 0, 255).astype(np.uint8)
+        found = checker.check_faces(Path("tampered.jpg"), tampered)
+        assert any(f.box is not None and f.box.iou(face.box) > 0.3 for f in found), face.box
+        if contrast < 1:
+            assert all("zoomed" in f.detail for f in found)
+
+
 @pytest.mark.slow
 def test_legible_roster_name_is_caught(tmp_path: Path, settings: Settings, consent) -> None:
     im = Image.new("RGB", (640, 240), (250, 250, 245))
