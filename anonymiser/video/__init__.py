@@ -45,6 +45,7 @@ from anonymiser.video import codec
 from anonymiser.video.tracker import (
     Track,
     Tracker,
+    clear_votes,
     frame_boxes,
     identity_match,
     sharp_frames,
@@ -305,8 +306,10 @@ def _every(track: Track) -> int:
 
 
 def _decide(track: Track, consent: Any, settings: Settings) -> TrackDecision:
-    """Sharp frames (``sharp_frames``) of pupils with video consent; the rest of the track blurred."""
-    identity = track_identity(track.matches)
+    """Sharp frames (``sharp_frames``) of pupils with video consent; the rest of the track blurred.
+    The reason and the review flag come from the votes on clear frames (crowded ones show a face
+    partly hidden)."""
+    identity = track_identity(clear_votes(track))
     ambiguous = identity.status is MatchStatus.AMBIGUOUS  # also: two pupils on one track
     _, reason = decide_face(identity_match(identity), consent, settings)
     candidates = sharp_frames(track)

@@ -263,6 +263,11 @@ def identity_match(identity: TrackIdentity) -> FaceMatch:
     return FaceMatch(identity.status, identity.pupil_id)
 
 
+def clear_votes(track: Track) -> list[FaceMatch]:
+    """The track's votes on frames that were not crowded, in frame order."""
+    return [track.votes[f] for f in sorted(track.votes) if f not in track.crowded]
+
+
 def segments(track: Track) -> list[list[int]]:
     """The track's detection frames cut into clean chains: a chain starts at every break (so a
     crowded frame, whose links in and out both break, is a chain of its own)."""
@@ -277,13 +282,14 @@ def segments(track: Track) -> list[list[int]]:
 def sharp_frames(track: Track) -> dict[int, str]:
     """Frame -> pupil for the frames where this track may be kept sharp (consent not yet checked).
 
-    Default deny. Nothing if any vote was AMBIGUOUS. Otherwise, per clean chain: its votes must
-    add up to one pupil (``track_identity``), and a frame is sharp only if that pupil was matched
-    on it, or it lies between two detections of the chain that were both matched to that pupil.
-    So a crowded frame is sharp only if matched itself, and frames after the last positive match
-    of a chain (a face that may have been swapped) are blurred.
+    Default deny. Nothing if a vote on a clear (not crowded) frame was AMBIGUOUS; an AMBIGUOUS
+    vote on a crowded frame (a face partly hidden by another) blurs that frame only. Otherwise, per
+    clean chain: its votes must add up to one pupil (``track_identity``), and a frame is sharp only
+    if that pupil was matched on it, or it lies between two detections of the chain that were both
+    matched to that pupil. So a crowded frame is sharp only if matched itself, and frames after the
+    last positive match of a chain (a face that may have been swapped) are blurred.
     """
-    if any(m.status is MatchStatus.AMBIGUOUS for m in track.votes.values()):
+    if any(m.status is MatchStatus.AMBIGUOUS for m in clear_votes(track)):
         return {}
     out: dict[int, str] = {}
     for chain in segments(track):
@@ -309,6 +315,7 @@ __all__ = [
     "Track",
     "TrackIdentity",
     "Tracker",
+    "clear_votes",
     "frame_boxes",
     "identity_match",
     "segments",

@@ -226,8 +226,11 @@ def test_sharp_frames_default_deny() -> None:
     track = Track(1, boxes={f: Box(100, 50, 60, 70) for f in range(10)}, breaks={0})
     track.votes = {0: _m(MatchStatus.MATCHED, "P1"), 5: _m(MatchStatus.MATCHED, "P1")}
     assert len(sharp_frames(track)) == 6
-    track.votes[8] = _m(MatchStatus.AMBIGUOUS, "P1")  # ever ambiguous: never sharp
+    track.votes[8] = _m(MatchStatus.AMBIGUOUS, "P1")  # ambiguous on a clear view: never sharp
     assert sharp_frames(track) == {}
+    track.crowded.add(8)  # ... on a crowded frame (partly hidden face): that frame only
+    track.breaks.update({8, 9})
+    assert sorted(sharp_frames(track)) == [0, 1, 2, 3, 4, 5]
     track.votes = {0: _m(MatchStatus.MATCHED, "P1"), 5: _m(MatchStatus.MATCHED, "P2")}
     assert sharp_frames(track) == {}  # one chain, two pupils
     track.votes = {}
