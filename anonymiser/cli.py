@@ -287,7 +287,11 @@ def watch(
 )
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Settings TOML file ([anonymiser] table).")  # fmt: skip
-@click.option("--strict", is_flag=True, help="Also count weak sharp face detections as findings.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Count every sharp face detection at the processing threshold, confirmed or not (more false alarms).",
+)
 @click.option("--date", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Judge the roster as on this date, YYYY-MM-DD (default today).")  # fmt: skip
 @handle_errors
