@@ -46,6 +46,13 @@ def _load_session(threads: int) -> object:
     }
     inputs[_INPUT] = dims[_INPUT]
     model = update_inputs_outputs_dims(model, inputs, {k: dims[k] for k in _OUTPUTS})
+    # Weights listed as graph inputs could be overridden at run time, so onnxruntime will not
+    # fold them (no Conv+BatchNorm fusion). Dropping them from the inputs halves the CPU time
+    # (0.34 -> 0.18 CPU s per 1 MP tile) with the same outputs (max difference 1e-5).
+    weights = {init.name for init in model.graph.initializer}
+    image_inputs = [i for i in model.graph.input if i.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(image_inputs)
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, threads)
     options.inter_op_num_threads = 1
