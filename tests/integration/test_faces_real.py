@@ -50,7 +50,7 @@ def test_redacted_faces_are_not_recognisable(face_detector, face_boxes) -> None:
 
 
 @pytest.mark.parametrize("frac", [0.3, 0.5, 0.7])
-def test_faces_cut_by_the_frame_edge_are_found(face_detector, face_boxes, frac: float) -> None:  # noqa: ANN001
+def test_faces_cut_by_the_frame_edge_are_found(face_detector, face_boxes, frac: float) -> None:
     """A face half out of the picture still identifies someone: the mirrored-border pass finds it."""
     rgb = load_rgb(DATA / "faces" / "2008_001322.jpg")
     for x, y, w, h in face_boxes["2008_001322.jpg"]:
