@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine with Python 3.11+:
 #   make demo   install into .venv and anonymise samples/ (outputs, report, review page in demo-out/)
-#   make test   install into .venv-test and run lint + the test suite (+ accuracy gate if ../shared/data exists)
+#   make test   install into .venv-test and run ruff, mypy and the test suite (+ accuracy gate if ../shared/data exists)
 PYTHON ?= python3
 DEMO_OUT ?= demo-out
 SHARED_DATA ?= ../shared/data
@@ -26,9 +26,9 @@ SAMPLE_PHOTOS = $(wildcard samples/*.jpg samples/*.png)
 demo: .venv/.installed
 	@rm -rf $(DEMO_OUT)
 	ANONYMISER_HOME=$(CURDIR)/.demo-home .venv/bin/anonymiser enrol samples/consent.csv
-	ANONYMISER_HOME=$(CURDIR)/.demo-home .venv/bin/anonymiser blur $(SAMPLE_PHOTOS) -o $(DEMO_OUT) \
+	ANONYMISER_HOME=$(CURDIR)/.demo-home .venv/bin/anonymiser blur $(SAMPLE_PHOTOS) -o $(DEMO_OUT)/safe \
 		--consent samples/consent.csv --report $(DEMO_OUT)/report.json --review $(DEMO_OUT)/review.html; \
-		status=$$?; echo "safe copies in $(DEMO_OUT)/, report $(DEMO_OUT)/report.json, review page $(DEMO_OUT)/review.html"; exit $$status
+		status=$$?; echo "safe copies in $(DEMO_OUT)/safe/, report $(DEMO_OUT)/report.json, review page $(DEMO_OUT)/review.html"; exit $$status
 
 test: .venv-test/.installed
 	sh scripts/system-deps.sh

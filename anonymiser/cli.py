@@ -130,7 +130,8 @@ def main(verbose: int) -> None:
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the JSON audit report here (default OUTPUT/report.json).",
+    help="Write the JSON audit report here (default OUTPUT-report.json beside the output folder: "
+    "it maps outputs to source file names, so it is kept out of what gets published).",
 )
 @click.option(
     "--review",
@@ -199,7 +200,7 @@ def blur(
         from anonymiser.check import verify_batch
 
         batch = verify_batch(batch, anon, outdir)
-    report_path = report_path or outdir / "report.json"
+    report_path = report_path or outdir.parent / f"{outdir.name}-report.json"
     write_report(report_path, batch, settings, consent)
     from anonymiser.audit import AuditError, record_batch
 

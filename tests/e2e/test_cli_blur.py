@@ -51,7 +51,8 @@ def batch(
         ["blur", str(inp), "-o", str(out), "--text", "off", "--workers", "1",
          "--config", str(root / "settings.toml")],
     )  # fmt: skip
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((root / "safe-report.json").read_text())
+    assert not (out / "report.json").exists()  # the report (source names) stays out of the outputs
     return inp, out, report, before, result.exit_code, result.output
 
 
