@@ -59,11 +59,27 @@ required_consent_option = click.option(
 )
 
 
+ISO_DATE = ("%Y-%m-%d",)
+ISO_OR_UK_DATE = ("%Y-%m-%d", "%d/%m/%Y")
+
+
+def date_option(help_text: str, formats: tuple[str, ...] = ISO_DATE) -> Callable[[F], F]:
+    return click.option(
+        "--date", "on_date", type=click.DateTime(formats=list(formats)), help=help_text
+    )
+
+
+config_option = click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Settings TOML file ([anonymiser] table); options given here override it.",
+)
+
+
 def settings_options(func: F) -> F:
     """Options shared by every command that processes media."""
     options = [
-        click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="Settings TOML file ([anonymiser] table); options given here override it."),
+        config_option,
         click.option("--purpose", type=click.Choice([p.value for p in anonymiser.Purpose]),
                      help="Where the photos will be published (default social-media)."),
         click.option("--media", type=click.Choice([m.value for m in anonymiser.Media]),
@@ -75,8 +91,7 @@ def settings_options(func: F) -> F:
                           "(needs --consent for the roster; without it no text is redacted unless "
                           "you ask for 'all'); all: redact all legible text; off: no OCR."),
         click.option("--workers", type=click.IntRange(min=0), help="Worker processes (default: one per core)."),
-        click.option("--date", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]),
-                     help="Judge consent as on this date, YYYY-MM-DD (default today)."),
+        date_option("Judge consent as on this date, YYYY-MM-DD (default today)."),
         consent_option,
     ]  # fmt: skip
     for option in reversed(options):
@@ -286,15 +301,13 @@ def watch(
     help="The run's report JSON: faces it kept with consent are not findings. Without it, "
     "every sharp face is a finding (strict).",
 )
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Settings TOML file ([anonymiser] table).")  # fmt: skip
+@config_option
 @click.option(
     "--strict",
     is_flag=True,
     help="Count every sharp face detection at the processing threshold, confirmed or not (more false alarms).",
 )
-@click.option("--date", "on_date", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Judge the roster as on this date, YYYY-MM-DD (default today).")  # fmt: skip
+@date_option("Judge the roster as on this date, YYYY-MM-DD (default today).")
 @handle_errors
 def check(
     paths: tuple[Path, ...],
@@ -397,12 +410,6 @@ def audit_file(path: Path, journal: Path | None, as_json: bool) -> None:
 
 
 # -- consent, enrolment, withdrawal ------------------------------------------------------------
-def _date_option(help_text: str) -> Callable[[F], F]:
-    return click.option(
-        "--date", "on_date", type=click.DateTime(formats=["%Y-%m-%d", "%d/%m/%Y"]), help=help_text
-    )
-
-
 def _store_option(func: F) -> F:
     return click.option(
         "--store",
@@ -437,7 +444,7 @@ def consent_validate(csv_path: Path) -> None:
 @consent.command("show")
 @click.argument("pupil_id")
 @required_consent_option
-@_date_option("Answer as on this date (default today).")
+@date_option("Answer as on this date (default today).", ISO_OR_UK_DATE)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def consent_show(pupil_id: str, consent_path: Path, on_date: Any, as_json: bool) -> None:
@@ -496,12 +503,8 @@ def consent_show(pupil_id: str, consent_path: Path, on_date: Any, as_json: bool)
     "csv_path", metavar="CSV", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @_store_option
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Settings TOML file.",
-)
-@_date_option("Enrol for the academic year of this date (default today).")
+@config_option
+@date_option("Enrol for the academic year of this date (default today).", ISO_OR_UK_DATE)
 @handle_errors
 def enrol(csv_path: Path, store: Path | None, config: Path | None, on_date: Any) -> None:
     """Build or update the face embeddings store from CSV's reference photos.
@@ -526,7 +529,7 @@ def enrol(csv_path: Path, store: Path | None, config: Path | None, on_date: Any)
 @main.command()
 @click.argument("pupil_id")
 @required_consent_option
-@_date_option("Withdrawn from this date (default today).")
+@date_option("Withdrawn from this date (default today).", ISO_OR_UK_DATE)
 @click.option(
     "--reports",
     multiple=True,
@@ -534,11 +537,7 @@ def enrol(csv_path: Path, store: Path | None, config: Path | None, on_date: Any)
     help="Run report JSON files or folders to search for earlier outputs (repeatable).",
 )
 @_store_option
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Settings TOML file.",
-)
+@config_option
 @handle_errors
 def withdraw(
     pupil_id: str,
