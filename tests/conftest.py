@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +43,14 @@ def face_detector():
 def load_rgb(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
+
+
+def exiftool_groups(path: Path) -> dict[str, object]:
+    """Every tag exiftool (an independent reader) sees in ``path``, keyed ``Group:Tag``."""
+    exe = shutil.which("exiftool")
+    if exe is None:
+        pytest.skip("exiftool is not installed (Debian package libimage-exiftool-perl)")
+    out = subprocess.run(
+        [exe, "-j", "-G1", "-a", "-u", str(path)], capture_output=True, check=True, text=True
+    ).stdout
+    return dict(json.loads(out)[0])

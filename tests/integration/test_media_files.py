@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,19 +12,10 @@ from PIL import Image
 
 from anonymiser import media
 from anonymiser.errors import MediaError
+from tests.conftest import exiftool_groups
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "exif"
 MAX = 50_000_000
-
-
-def exiftool_groups(path: Path) -> dict[str, object]:
-    exe = shutil.which("exiftool")
-    if exe is None:
-        pytest.skip("exiftool is not installed (Debian package libimage-exiftool-perl)")
-    out = subprocess.run(
-        [exe, "-j", "-G1", "-a", "-u", str(path)], capture_output=True, check=True, text=True
-    ).stdout
-    return dict(json.loads(out)[0])
 
 
 def identifying(tags: dict[str, object]) -> list[str]:
