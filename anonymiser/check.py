@@ -198,7 +198,7 @@ class Checker:
 
             s = self.settings
             self._face_detector = CenterFaceDetector(
-                s.detect_sizes, s.tile_size, os.cpu_count() or 1
+                s.detect_sizes, s.tile_size, os.cpu_count() or 1, mirror=False
             )
         return self._face_detector
 

@@ -59,3 +59,33 @@ def test_faces_cut_by_the_frame_edge_are_found(face_detector, face_boxes, frac: 
         visible = Box(0, y, x + w - cut, h)
         found = face_detector.detect(crop, 0.3)
         assert any(d.box.intersection(visible) > 0.5 * visible.area for d in found), (x, y, frac)
+
+
+def test_mirrored_average_is_symmetric(face_detector, face_boxes) -> None:
+    """Averaging a pass with its mirror image gives the same faces, mirrored, for the mirrored
+    photo: proof that the maps are flipped back and the x offset's sign is undone right."""
+    rgb = load_rgb(DATA / "faces" / "2008_007676.jpg")
+    rgb = np.ascontiguousarray(rgb[: rgb.shape[0] // 32 * 32, : rgb.shape[1] // 32 * 32])
+    width = rgb.shape[1]
+    boxes, _ = face_detector._run(rgb, 0.3, flip=True)
+    mirrored, _ = face_detector._run(np.ascontiguousarray(rgb[:, ::-1]), 0.3, flip=True)
+    assert len(boxes) == len(mirrored) >= len(face_boxes["2008_007676.jpg"])
+    back = np.column_stack([width - mirrored[:, 2], mirrored[:, 1], width - mirrored[:, 0]])
+    back = np.column_stack([back, mirrored[:, 3:5]])
+    key = np.lexsort((boxes[:, 1], boxes[:, 0]))
+    key_back = np.lexsort((back[:, 1], back[:, 0]))
+    assert np.allclose(boxes[key], back[key_back], atol=0.05)
+
+
+def test_mirroring_small_photos_loses_no_face(face_detector, face_boxes) -> None:
+    from anonymiser.detect.faces import CenterFaceDetector
+
+    plain = CenterFaceDetector(face_detector.sizes, face_detector.tile, mirror=False)
+    assert face_detector.mirror
+    for name, boxes in face_boxes.items():
+        rgb = load_rgb(DATA / "faces" / name)
+        with_mirror = [d.box for d in face_detector.detect(rgb, 0.3)]
+        without = [d.box for d in plain.detect(rgb, 0.3)]
+        for box in boxes:
+            truth = Box(*box)
+            assert _covered(truth, with_mirror) or not _covered(truth, without), (name, box)

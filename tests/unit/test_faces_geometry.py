@@ -52,3 +52,28 @@ def test_fuse_merges_duplicates_and_tile_fragments() -> None:
     out, _ = fuse(boxes, marks)
     assert len(out) == 2
     assert out[0][4] == np.float32(0.9)
+
+
+def test_small_images_are_also_run_mirrored_unless_turned_off() -> None:
+    sizes = (640, 1280, 2560)
+    assert all(p.flip for p in plan_passes(1024, 768, sizes, 1024))
+    assert not any(p.flip for p in plan_passes(1024, 768, sizes, 1024, mirror=False))
+    assert not any(p.flip for p in plan_passes(4000, 3000, sizes, 1024))  # big photos: cost
+
+
+def test_mirrored_maps_are_flipped_back_and_the_x_offset_negated() -> None:
+    from anonymiser.detect.faces import _average_mirrored, _decode
+
+    heat = np.zeros((1, 1, 4, 8), np.float32)
+    scale = np.full((1, 2, 4, 8), np.log(3.0), np.float32)
+    offset = np.zeros((1, 2, 4, 8), np.float32)
+    marks = np.zeros((1, 10, 4, 8), np.float32)
+    heat[0, 0, 1, 2] = 0.8
+    offset[0, :, 1, 2] = (0.25, 0.3)  # y, x
+    # What the network gives for the mirror image: the peak at column 8-1-2, x offset negated.
+    m_heat, m_offset = heat[..., ::-1].copy(), np.zeros_like(offset)
+    m_offset[0, :, 1, 5] = (0.25, -0.3)
+    out = _average_mirrored([heat, scale, offset, marks], [m_heat, scale, m_offset, marks])
+    boxes, _ = _decode(out, 0.5)
+    plain, _ = _decode([heat, scale, offset, marks], 0.5)
+    assert len(boxes) == 1 and np.allclose(boxes, plain)
