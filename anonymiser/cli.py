@@ -90,7 +90,6 @@ def settings_options(func: F) -> F:
                      help="names (default): redact text matching a roster name, keep other text "
                           "(needs --consent for the roster; without it no text is redacted unless "
                           "you ask for 'all'); all: redact all legible text; off: no OCR."),
-        click.option("--workers", type=click.IntRange(min=0), help="Worker processes (default: one per core)."),
         date_option("Judge consent as on this date, YYYY-MM-DD (default today)."),
         consent_option,
     ]  # fmt: skip
@@ -141,6 +140,11 @@ def main(verbose: int) -> None:
     help="Folder for the safe copies (mirrors the input folders). Inputs are never changed.",
 )
 @settings_options
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    help="Worker processes (default: one per core).",
+)
 @click.option(
     "--report",
     "report_path",
