@@ -178,6 +178,10 @@ class Checker:
         self.consent = consent
         self.strict = strict
         self.confirm_score = float(settings.extra.get("check_confirm_score", CONFIRM_SCORE))
+        # The rule's thresholds were measured on single (unmirrored) passes: a detector shared
+        # with the pipeline is used without its mirrored passes (same model, same session).
+        if getattr(face_detector, "mirror", False):
+            face_detector = face_detector.without_mirror()
         self._face_detector = face_detector
         self._text_detector = text_detector
         self._name_matcher = name_matcher

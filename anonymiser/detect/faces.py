@@ -6,6 +6,7 @@ boxes from every pass are fused. Boxes leave this module in the input array's pi
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -243,6 +244,12 @@ class CenterFaceDetector:
         self.tile = tile
         self.mirror = mirror
         self._session = _load_session(threads)
+
+    def without_mirror(self) -> CenterFaceDetector:
+        """The same detector (and model session) with the mirrored passes turned off."""
+        twin = copy.copy(self)
+        twin.mirror = False
+        return twin
 
     def _run(
         self, rgb: np.ndarray, threshold: float, flip: bool = False

@@ -286,3 +286,15 @@ def test_sample_outputs_pass(tmp_path: Path) -> None:
     batch = Anonymiser(Settings(text="off", workers=1)).process_batch([inputs], tmp_path / "out")
     assert all(r.status is Status.OK for r in batch.images)
     assert check_paths([tmp_path / "out"], settings=Settings()) == []
+
+
+def test_a_detector_shared_with_the_pipeline_is_used_without_mirroring(settings: Settings) -> None:
+    """The check's thresholds were measured on single passes; it shares the model, not the
+    pipeline's mirrored passes for small photos."""
+    from anonymiser.detect.faces import CenterFaceDetector
+
+    shared = CenterFaceDetector(threads=1)
+    checker = Checker(settings, face_detector=shared, text_detector=None)
+    assert shared.mirror and not checker.face_detector.mirror
+    assert checker.face_detector._session is shared._session
+    assert not Checker(settings).face_detector.mirror
