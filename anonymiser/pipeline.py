@@ -165,7 +165,9 @@ class Anonymiser:
         detector = self.text_detector
         if detector is not None:
             texts = detector.detect(rgb)
-            if s.text is TextMode.ALL or self.name_matcher is None:
+            # With --text all every line is blurred anyway; names are still matched so the
+            # report and audit journal say which lines named which pupil.
+            if self.name_matcher is None:
                 names = [NameMatch(False) for _ in texts]
             else:
                 names = list(self.name_matcher.match(texts))
