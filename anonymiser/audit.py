@@ -4,6 +4,12 @@ One row per run, one per file, one per region: input and output sha256, paths, t
 settings, consent log hash, and each region's kind/action/reason/pupil_id. No names, no OCR text,
 no embeddings. Triggers refuse UPDATE and DELETE, so rows can only be added.
 
+Paths are written with every part (folder or file name) that carries a roster pupil's name
+replaced by ``[name hidden]`` (the suffix kept): ``incoming/Sports Day/Ayodele Bolton.jpg`` is
+recorded as ``incoming/Sports Day/[name hidden].jpg``; error messages get the same treatment.
+The roster is the consent log's (every year's names), or the ``pupils`` given. A file is still
+found by its content: ``file_history`` hashes the file it is given.
+
 It answers a subject access request or a withdrawal: ``pupil_outputs("P0042")`` lists every
 output in which that pupil was kept sharp. Each file is committed on its own, so a crash part-way
 through a batch keeps every file recorded before it.
@@ -15,21 +21,26 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
 
 from anonymiser import __version__
 from anonymiser.errors import AnonymiserError, ExitCode
 from anonymiser.results import Action, BatchResult, ImageResult, Kind
 from anonymiser.settings import Settings, default_store
 
+if TYPE_CHECKING:
+    from anonymiser.identify.names import PupilName, RosterNameMatcher
+
 JOURNAL_NAME = "audit.sqlite"
 SCHEMA_VERSION = 1
+NAME_HIDDEN = "[name hidden]"  # stands in for a path part or word that carries a pupil's name
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -185,8 +196,74 @@ def _abs(path: str | None) -> str | None:
     return None if path is None else str(Path(path).absolute())
 
 
-def start_run(con: sqlite3.Connection, settings: Settings, consent: Any = None) -> int:
-    """Record a run (settings, consent log hash); returns its id."""
+_WORD = re.compile(r"[^\s/\\'\"`()\[\]{},;]+")
+
+
+class _NameHider:
+    """Replaces path parts and words that carry a roster name by ``NAME_HIDDEN``."""
+
+    def __init__(self, pupils: Sequence[PupilName] | RosterNameMatcher = ()) -> None:
+        from anonymiser.identify.names import RosterNameMatcher
+
+        if isinstance(pupils, RosterNameMatcher):
+            self._matcher: RosterNameMatcher | None = pupils
+        else:
+            self._matcher = RosterNameMatcher(pupils) if pupils else None
+        self._seen: dict[str, bool] = {}
+
+    def _named(self, text: str) -> bool:
+        if self._matcher is None or not text.strip() or text == NAME_HIDDEN:
+            return False
+        if text not in self._seen:
+            self._seen[text] = self._matcher.contains_name(text)
+        return self._seen[text]
+
+    def _part(self, part: str) -> str:
+        if not self._named(part):
+            return part
+        suffix = PurePath(part).suffix
+        keep = len(suffix) <= 6 and suffix[1:].isalnum() and not self._named(suffix[1:])
+        return NAME_HIDDEN + (suffix if keep else "")
+
+    def path(self, path: str | None) -> str | None:
+        """``path`` with every part that carries a name replaced (the anchor kept)."""
+        if path is None or self._matcher is None:
+            return path
+        p = PurePath(path)
+        parts = [part if part == p.anchor else self._part(part) for part in p.parts]
+        return str(PurePath(*parts)) if parts else path
+
+    def text(self, text: str | None, paths: Sequence[str | None] = ()) -> str | None:
+        """A message with ``paths`` (as written) replaced by their hidden form, then every
+        remaining word that carries a name replaced."""
+        if text is None or self._matcher is None:
+            return text
+        for path in sorted({p for p in paths if p}, key=len, reverse=True):
+            hidden = self.path(path)
+            if hidden != path:
+                text = text.replace(path, hidden or "")
+        return _WORD.sub(lambda m: self._part(m.group()), text)
+
+
+def _roster_of(consent: Any, settings: Settings) -> list[Any]:
+    """Every name on the consent log (all years), or none if it has no roster."""
+    roster = getattr(consent, "roster", None)
+    if roster is None:
+        return []
+    return list(roster(settings.consent_date))
+
+
+def start_run(
+    con: sqlite3.Connection,
+    settings: Settings,
+    consent: Any = None,
+    *,
+    pupils: Sequence[PupilName] | RosterNameMatcher = (),
+) -> int:
+    """Record a run (settings, consent log hash); returns its id.
+
+    A part of the consent log's path that carries one of ``pupils``' names is hidden.
+    """
     consent_path = getattr(consent, "path", None)
     consent_sha = getattr(consent, "sha256", None)
     cur = con.execute(
@@ -196,7 +273,7 @@ def start_run(con: sqlite3.Connection, settings: Settings, consent: Any = None) 
             _now(),
             f"anonymiser {__version__}",
             _settings_json(settings),
-            _abs(str(consent_path)) if consent_path else None,
+            _NameHider(pupils).path(_abs(str(consent_path))) if consent_path else None,
             consent_sha,
             settings.consent_date.isoformat(),
         ),
@@ -204,10 +281,22 @@ def start_run(con: sqlite3.Connection, settings: Settings, consent: Any = None) 
     return int(cur.lastrowid or 0)
 
 
-def record_image(con: sqlite3.Connection, run_id: int, result: ImageResult) -> int:
-    """Record one file and its regions in one transaction; returns the file's id."""
+def record_image(
+    con: sqlite3.Connection,
+    run_id: int,
+    result: ImageResult,
+    *,
+    pupils: Sequence[PupilName] | RosterNameMatcher = (),
+) -> int:
+    """Record one file and its regions in one transaction; returns the file's id.
+
+    Every part of the source and output paths (and every word of the error) that carries one
+    of ``pupils``' names is written as ``NAME_HIDDEN``; the sha256 of both files is kept.
+    """
+    hider = _NameHider(pupils)
     source = _abs(result.source) or result.source
     output = _abs(result.output)
+    error = hider.text(result.error, (result.source, source, result.output, output))
     con.execute("BEGIN IMMEDIATE")
     try:
         cur = con.execute(
@@ -216,13 +305,13 @@ def record_image(con: sqlite3.Connection, run_id: int, result: ImageResult) -> i
             (
                 run_id,
                 _now(),
-                source,
+                hider.path(source),
                 sha256_of(result.source),
-                output,
+                hider.path(output),
                 sha256_of(result.output) if result.output else None,
                 str(result.status),
                 int(result.needs_review),
-                result.error,
+                error,
             ),
         )
         file_id = int(cur.lastrowid or 0)
@@ -254,17 +343,24 @@ def record_batch(
     settings: Settings,
     consent: Any = None,
     path: str | Path | None = None,
+    *,
+    pupils: Sequence[PupilName] | None = None,
 ) -> int:
     """Append a run and every file of ``batch`` to the journal; returns the run id.
 
-    ``path`` defaults to ``journal_path(settings)``. Each file is its own transaction.
+    ``path`` defaults to ``journal_path(settings)``. Each file is its own transaction. Path
+    parts carrying a name of ``pupils`` (default: every name on ``consent``) are hidden.
     """
+    from anonymiser.identify.names import RosterNameMatcher
+
     target = Path(path) if path is not None else journal_path(settings)
+    roster = list(pupils) if pupils is not None else _roster_of(consent, settings)
+    matcher = RosterNameMatcher(roster) if roster else ()
     try:
         with connect(target) as con:
-            run_id = start_run(con, settings, consent)
+            run_id = start_run(con, settings, consent, pupils=matcher)
             for result in batch.images:
-                record_image(con, run_id, result)
+                record_image(con, run_id, result, pupils=matcher)
     except sqlite3.Error as err:
         raise AuditError(f"{target}: cannot write audit journal: {err}") from None
     return run_id
@@ -313,7 +409,10 @@ def pupil_outputs(pupil_id: str, path: str | Path | None = None) -> list[FileRec
 
 def file_history(path: str | Path, journal: str | Path | None = None) -> list[FileRecord]:
     """Every record whose source or output is ``path``, or whose input or output has the same
-    content (sha256) as the file at ``path`` now."""
+    content (sha256) as the file at ``path`` now.
+
+    A source path that carried a pupil's name is recorded with the name hidden, so such an
+    input is found by its content (hashed here) rather than by its path."""
     p = Path(path)
     absolute = str(p.absolute())
     resolved = str(p.resolve())
@@ -328,6 +427,7 @@ def file_history(path: str | Path, journal: str | Path | None = None) -> list[Fi
 
 
 __all__ = [
+    "NAME_HIDDEN",
     "AuditError",
     "FileRecord",
     "RegionRecord",

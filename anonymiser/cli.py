@@ -402,6 +402,9 @@ def audit_pupil(pupil_id: str, journal: Path | None, as_json: bool) -> None:
 def audit_file(path: Path, journal: Path | None, as_json: bool) -> None:
     """Show the journal's records for PATH (an input or an output, by path or by content).
 
+    Path parts that carry a pupil's name are recorded as "[name hidden]", so such an input
+    is found by its content: give the file itself.
+
     \b
     Example:
       anonymiser audit file safe/photo-0001.jpg

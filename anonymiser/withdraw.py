@@ -4,6 +4,11 @@ The withdrawal goes into ``<log>.withdrawals.csv`` beside the consent log (the M
 re-imported, so the log itself is never edited). The pupil's embeddings are deleted from the
 store immediately. Then every earlier output in which the pupil was kept sharp is listed, from
 the JSON run reports given and from the audit journal, so staff can take those posts down.
+
+Each file is listed once, however many reports and journal records name it. Reports hold paths as
+they were given to the run (usually relative); a relative output is looked for beside its report,
+under the watched folder for a watcher report (``ROOT/ready/reports/``), then in the current
+folder, and shown as the absolute path where it was found.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -25,12 +30,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class EarlierOutput:
-    """An output file in which the pupil's face was kept sharp."""
+    """An output file in which the pupil's face was kept sharp.
+
+    ``output`` is the absolute path where the file was found, else the path as recorded.
+    """
 
     output: str
     source: str | None
-    found_in: str  # the report file, or "audit journal"
+    found_in: str  # the report file(s) and/or "audit journal", "; "-separated
     when: str | None = None
+
+
+_Found = tuple[EarlierOutput, frozenset[Path]]  # an output and the paths it may be (resolved)
 
 
 @dataclass(slots=True)
@@ -88,13 +99,62 @@ def withdraw(
     if store.exists():
         with EmbeddingStore(store) as s:
             report.purged_embeddings = s.purge_pupil(pupil_id)
-    report.outputs = _from_reports(pupil_id, reports, report.warnings)
-    report.outputs += _from_journal(pupil_id, journal, settings, report.warnings)
-    unique: dict[str, EarlierOutput] = {}
-    for o in report.outputs:
-        unique.setdefault(o.output, o)
-    report.outputs = list(unique.values())
+    found = _from_reports(pupil_id, reports, report.warnings)
+    found += _from_journal(pupil_id, journal, settings, report.warnings)
+    report.outputs = _unique(found)
     return report
+
+
+def _candidates(output: str, report: Path | None) -> list[Path]:
+    """Where an output path recorded in ``report`` (or the journal) may be, likeliest first."""
+    p = Path(output).expanduser()
+    if p.is_absolute():
+        return [p]
+    bases: list[Path] = []
+    if report is not None:
+        folder = report.absolute().parent
+        bases.append(folder)
+        if folder.name == "reports" and folder.parent.name == "ready":
+            bases.append(folder.parent.parent)  # the watcher's paths are relative to ROOT
+    bases.append(Path.cwd())
+    return [base / p for base in bases]
+
+
+def _locate(output: str, report: Path | None) -> tuple[str, frozenset[Path]]:
+    """The path to show for an output and the resolved paths it may be.
+
+    Found on disk: its absolute path, and that path resolved. Not found: the path as recorded,
+    and the places it may have been (not the current folder, which two reports written in
+    different folders share: better to list a file twice than to leave one out).
+    """
+    candidates = _candidates(output, report)
+    for c in candidates:
+        if c.exists():
+            return str(c), frozenset({c.resolve()})
+    if len(candidates) > 1:
+        candidates = candidates[:-1]
+    return output, frozenset(c.resolve() for c in candidates)
+
+
+def _unique(found: list[_Found]) -> list[EarlierOutput]:
+    """Each file once (first mention kept, where else it was found added)."""
+    out: list[EarlierOutput] = []
+    keys: list[frozenset[Path]] = []
+    for o, where in found:
+        same = next((i for i, k in enumerate(keys) if k & where), None)
+        if same is None:
+            out.append(o)
+            keys.append(where)
+            continue
+        kept = out[same]
+        if o.found_in not in kept.found_in.split("; "):
+            out[same] = replace(
+                kept,
+                source=kept.source or o.source,
+                found_in=f"{kept.found_in}; {o.found_in}",
+                when=kept.when or o.when,
+            )
+    return out
 
 
 def _report_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -104,10 +164,8 @@ def _report_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _from_reports(
-    pupil_id: str, paths: Iterable[str | Path], warnings: list[str]
-) -> list[EarlierOutput]:
-    found: list[EarlierOutput] = []
+def _from_reports(pupil_id: str, paths: Iterable[str | Path], warnings: list[str]) -> list[_Found]:
+    found: list[_Found] = []
     for path in _report_files(paths):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -129,13 +187,14 @@ def _from_reports(
                 for r in regions
             )
             if kept and image.get("output"):
-                found.append(EarlierOutput(str(image["output"]), image.get("source"), str(path)))
+                shown, where = _locate(str(image["output"]), path)
+                found.append((EarlierOutput(shown, image.get("source"), str(path)), where))
     return found
 
 
 def _from_journal(
     pupil_id: str, journal: str | Path | None, settings: Settings, warnings: list[str]
-) -> list[EarlierOutput]:
+) -> list[_Found]:
     try:
         from anonymiser import audit
     except ImportError:
@@ -148,4 +207,8 @@ def _from_journal(
     except Exception as err:  # the journal is a help, not a must
         warnings.append(f"{path}: audit journal not readable: {err}")
         return []
-    return [EarlierOutput(str(r.output), r.source, "audit journal", r.time) for r in records]
+    found: list[_Found] = []
+    for r in records:
+        shown, where = _locate(str(r.output), None)  # the journal's paths are absolute
+        found.append((EarlierOutput(shown, r.source, "audit journal", r.time), where))
+    return found

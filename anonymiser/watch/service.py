@@ -537,7 +537,12 @@ class Watcher:
             return
         try:
             entry = replace(result, source=str(src), output=str(final) if final else None)
-            audit.record_batch(BatchResult((entry,)), self._anon.settings, self._consent)
+            audit.record_batch(
+                BatchResult((entry,)),
+                self._anon.settings,
+                self._consent,
+                pupils=self._pupils() or None,  # the last good roster while the log is invalid
+            )
         except Exception as err:  # the audit journal must never stop the service
             log.error("audit journal: %s", err)
 

@@ -221,3 +221,113 @@ def test_audit_cli(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "kept consent P0002" in res.stdout
     res = runner.invoke(main, ["audit", "pupil", "P0001", "--journal", str(tmp_path / "no.sqlite")])
     assert res.exit_code != 0 and "no audit journal" in res.output
+
+
+def named_consent(tmp: Path) -> Path:
+    path = tmp / "consent.csv"
+    path.write_text(
+        "pupil_id,first_name,last_name,academic_year,images_social_media\n"
+        "P1001,Ayodele,Bolton,2026/27,yes\n"
+        "P1002,Priya,Castellano,2025/26,no\n"  # last year's pupil: her name is hidden too
+    )
+    return path
+
+
+def journal_text(journal: Path) -> str:
+    """Every value in every table of the journal, as one string."""
+    con = sqlite3.connect(journal)
+    rows = [
+        row
+        for table in ("runs", "files", "regions")
+        for row in con.execute(f"SELECT * FROM {table}")
+    ]
+    con.close()
+    return "\n".join(str(v) for row in rows for v in row)
+
+
+def test_journal_hides_pupil_names_in_paths_and_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anonymiser.consent import ConsentLog
+
+    monkeypatch.chdir(tmp_path)
+    consent = ConsentLog.load(named_consent(tmp_path))
+    folder = tmp_path / "incoming" / "Sports Day"
+    folder.mkdir(parents=True)
+    (folder / "Ayodele Bolton.jpg").write_bytes(b"a photo of Ayodele")
+    (folder / "IMG_0002.jpg").write_bytes(b"a photo")
+    castellano = tmp_path / "incoming" / "Priya_Castellano_Y6" / "x.jpg"
+    (tmp_path / "safe").mkdir()
+    (tmp_path / "safe" / "photo-0001.jpg").write_bytes(b"safe")
+    kept = face(Action.KEPT, Reason.CONSENT, "P1001")
+    rel = "incoming/Sports Day/Ayodele Bolton.jpg"  # relative, as typed on the command line
+    batch = BatchResult(
+        (
+            ImageResult(rel, "safe/photo-0001.jpg", Status.OK, 9, 9, regions=(kept,)),
+            ImageResult(str(folder / "IMG_0002.jpg"), None, Status.SKIPPED),
+            ImageResult(
+                str(castellano), None, Status.FAILED,
+                error=f"{castellano}: cannot read 'Priya_Castellano_Y6/x.jpg' for Ayodele",
+            ),
+        )
+    )  # fmt: skip
+    journal = tmp_path / "audit.sqlite"
+    audit.record_batch(batch, Settings(), consent, path=journal)
+
+    text = journal_text(journal).lower()
+    for name in ("ayodele", "bolton", "priya", "castellano"):
+        assert name not in text
+    [record] = audit.pupil_outputs("P1001", journal)
+    assert record.source == str(folder / "[name hidden].jpg")  # the suffix and folders kept
+    assert record.output == str(tmp_path / "safe" / "photo-0001.jpg")
+    assert record.input_sha256 == audit.sha256_of(folder / "Ayodele Bolton.jpg")
+    # A path without a name is kept as it was, so it is still found by path.
+    assert [r.status for r in audit.file_history(folder / "IMG_0002.jpg", journal)] == ["skipped"]
+    # The named input is found by its content, the output by its path.
+    assert [r.id for r in audit.file_history(folder / "Ayodele Bolton.jpg", journal)] == [record.id]
+    assert [r.id for r in audit.file_history("safe/photo-0001.jpg", journal)] == [record.id]
+    [failed] = audit.file_history(tmp_path / "incoming" / "[name hidden]" / "x.jpg", journal)
+    assert failed.error is not None and "cannot read" in failed.error
+    assert failed.source == str(tmp_path / "incoming" / "[name hidden]" / "x.jpg")
+
+
+def test_explicit_roster_hides_names_without_a_consent_log(tmp_path: Path) -> None:
+    from anonymiser.consent import Pupil
+
+    journal = tmp_path / "audit.sqlite"
+    src = tmp_path / "Bolton family" / "AyodeleB.jpg"
+    result = ImageResult(str(src), None, Status.FAILED, error=f"{src}: truncated")
+    audit.record_batch(
+        BatchResult((result,)), Settings(), None, path=journal,
+        pupils=[Pupil("P1001", "Ayodele", "Bolton")],
+    )  # fmt: skip
+    assert "bolton" not in journal_text(journal).lower()
+    [record] = audit.file_history(tmp_path / "[name hidden]" / "[name hidden].jpg", journal)
+    assert record.error == f"{record.source}: truncated"
+
+
+def test_audit_cli_prints_no_names(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from anonymiser.cli import main
+    from anonymiser.consent import ConsentLog
+
+    consent = ConsentLog.load(named_consent(tmp_path))
+    src = tmp_path / "in" / "Sports Day" / "Ayodele Bolton.jpg"
+    src.parent.mkdir(parents=True)
+    src.write_bytes(b"a photo")
+    out = tmp_path / "out" / "Sports Day" / "photo-0001.jpg"
+    out.parent.mkdir(parents=True)
+    out.write_bytes(b"safe")
+    kept = face(Action.KEPT, Reason.CONSENT, "P1001")
+    batch = BatchResult((ImageResult(str(src), str(out), Status.OK, 9, 9, regions=(kept,)),))
+    journal = tmp_path / "audit.sqlite"
+    audit.record_batch(batch, Settings(), consent, path=journal)
+    runner = CliRunner()
+    res = runner.invoke(main, ["audit", "pupil", "P1001", "--journal", str(journal)])
+    assert res.exit_code == 0, res.output
+    assert "Sports Day/[name hidden].jpg" in res.stdout
+    assert "Ayodele" not in res.output and "Bolton" not in res.output
+    res = runner.invoke(main, ["audit", "file", str(src), "--journal", str(journal), "--json"])
+    assert res.exit_code == 0, res.output
+    assert "Bolton" not in res.stdout and "1 record(s)" in res.output

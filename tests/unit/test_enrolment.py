@@ -365,3 +365,58 @@ def test_withdraw_works_even_if_the_log_is_invalid(tmp_path: Path, home: Path) -
     report = withdraw(path, "P1", DAY, settings(home))
     assert report.warnings and "withdrawal recorded anyway" in report.warnings[0]
     assert (tmp_path / "consent.withdrawals.csv").read_text().startswith("pupil_id,withdrawn_on")
+
+
+def test_withdraw_lists_each_output_once(
+    school: Path, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anonymiser import audit
+    from anonymiser.results import BatchResult, ImageResult, Region, Status
+
+    s = settings(home)
+    run = tmp_path / "review"  # where `anonymiser blur in -o out2` ran
+    (run / "out2").mkdir(parents=True)
+    for name in ("obama_and_biden.jpg", "b.jpg"):
+        (run / "out2" / name).write_bytes(b"safe")
+    root = tmp_path / "watched"  # a watcher's report: paths relative to ROOT
+    (root / "ready" / "reports").mkdir(parents=True)
+    (root / "ready" / "photo-00001.jpg").write_bytes(b"safe")
+    region = {"kind": "face", "pupil_id": "P1", "action": "kept", "reason": "consent"}
+
+    def report(path: Path, outputs: list[str]) -> None:
+        images = [
+            {"source": f"in/{Path(o).name}", "output": o, "regions": [region]} for o in outputs
+        ]
+        path.write_text(json.dumps({"images": images}))
+
+    report(run / "out2.json", ["out2/obama_and_biden.jpg", "out2/b.jpg", "out2/gone.jpg"])
+    report(root / "ready" / "reports" / "2026-10-01 files.json", ["ready/photo-00001.jpg"])
+    kept = Region(Kind.FACE, Box(1, 1, 9, 9), 0.9, Action.KEPT, Reason.CONSENT, "P1")
+    journal_outputs = [
+        run / "out2" / "obama_and_biden.jpg",
+        run / "out2" / ".." / "out2" / "b.jpg",  # another spelling of the same file
+        root / "ready" / "photo-00001.jpg",
+        tmp_path / "elsewhere.jpg",  # only in the journal, since deleted
+    ]
+    batch = BatchResult(
+        tuple(
+            ImageResult("in.jpg", str(o), Status.OK, 9, 9, regions=(kept,)) for o in journal_outputs
+        )
+    )
+    audit.record_batch(batch, s)
+    audit.record_batch(batch, s)  # run twice: recorded twice, listed once
+
+    monkeypatch.chdir(run)
+    result = withdraw(
+        school, "P1", date(2026, 10, 5), s, reports=[Path("out2.json"), root / "ready" / "reports"]
+    )
+    assert [o.output for o in result.outputs] == [
+        str(run / "out2" / "obama_and_biden.jpg"),
+        str(run / "out2" / "b.jpg"),
+        "out2/gone.jpg",  # not found anywhere: shown as the report has it
+        str(root / "ready" / "photo-00001.jpg"),
+        str(tmp_path / "elsewhere.jpg"),
+    ]
+    assert result.outputs[0].found_in == "out2.json; audit journal"
+    assert result.outputs[0].when is not None  # the journal's time
+    assert "5 earlier outputs show this pupil" in result.format()

@@ -245,3 +245,32 @@ def test_files_changed_during_processing_are_redone(tmp_path: Path) -> None:
         FakeAnonymiser.process_file = original  # type: ignore[method-assign]
     assert (tmp_path / "ready/grow.jpg").read_bytes() == b"SAFE:part and the rest"
     w.close()
+
+
+def test_audit_journal_gets_no_pupil_names(tmp_path: Path) -> None:
+    import sqlite3
+
+    from anonymiser import audit
+    from anonymiser.consent import Pupil
+
+    class NamedAnonymiser(FakeAnonymiser):
+        def __init__(self, settings: Settings, consent: Any, previous: Any) -> None:
+            super().__init__(settings, consent, previous)
+            self.pupils = [Pupil("P1001", "Ayodele", "Bolton")]
+
+    root = tmp_path / "root"
+    w = Watcher(WatchOptions(root, settle=0.0), factory=NamedAnonymiser)
+    w.start()
+    drop(root, "Sports Day/Ayodele Bolton.jpg", b"photo")
+    drop(root, "Sports Day/Bolton twins.jpg", b"CORRUPT")
+    settle(w)
+    w.close()
+    journal = audit.journal_path()
+    con = sqlite3.connect(journal)
+    values = [v for row in con.execute("SELECT * FROM files") for v in row]
+    con.close()
+    assert len(values) == 2 * 10 and not any("Bolton" in str(v) for v in values)
+    original = root / "originals" / "Sports Day" / "Ayodele Bolton.jpg"
+    [record] = audit.file_history(original, journal)  # found by its content
+    assert record.source == str(root / "incoming" / "Sports Day" / "[name hidden].jpg")
+    assert record.output == str(root / "ready" / "Sports Day" / "photo-00001.jpg")
