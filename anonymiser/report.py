@@ -1,6 +1,8 @@
 """The JSON audit report (one per run): every region of every image, with its action and reason.
 
-It never contains OCR'd text or pupils' names: only pupil ids.
+It never contains OCR'd text or names read from the images: regions carry pupil ids only.
+It does map each output to its source path as given, and a source file or folder may be named
+after a pupil; that is why ``blur`` writes it beside the output folder, never inside it.
 """
 
 from __future__ import annotations
