@@ -29,7 +29,15 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from anonymiser import AnonymiserError, BatchResult, ExitCode, ImageResult, Settings, Status
+from anonymiser import (
+    AnonymiserError,
+    BatchResult,
+    ExitCode,
+    ImageResult,
+    MediaError,
+    Settings,
+    Status,
+)
 from anonymiser.errors import SettingsError
 from anonymiser.files import fsync_dir, write_text_atomic
 from anonymiser.settings import TextMode
@@ -593,7 +601,10 @@ class Watcher:
 
         pupils = self._pupils()
         src = self.layout.incoming.joinpath(*rel.parts)
-        name = plan_outputs([src], self.layout.work, pupils)[0][1].name
+        planned = plan_outputs([src], self.layout.work, pupils)[0]
+        if planned.output is None:
+            raise MediaError(planned.error or f"{src}: cannot plan an output")
+        name = planned.output.name
         stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
         if stem != PurePosixPath(rel.name).stem:  # renamed because it carried a pupil's name
             stem = f"photo-{row.id:05d}"
