@@ -21,7 +21,7 @@ import numpy as np
 
 from anonymiser import media
 from anonymiser.decide import decide
-from anonymiser.errors import AnonymiserError, MediaError, SettingsError
+from anonymiser.errors import AnonymiserError, SettingsError
 from anonymiser.redact import redact
 from anonymiser.results import (
     BatchResult,
@@ -391,7 +391,13 @@ def plan_outputs(
     two outputs on one path, and never an output onto (or an output folder inside) an input.
 
     One entry per item of ``expand_inputs``, in order. An item that cannot be planned (an
-    unreadable folder) has ``error`` set and no output: only that item fails.
+    unreadable folder, an output that would land on an input) has ``error`` set and no output:
+    only that item fails.
+
+    Raises
+    ------
+    SettingsError
+        The output folder is an input folder or inside one (a usage error for the whole run).
     """
     inputs = list(inputs)
     files = expand_inputs(inputs)
@@ -402,6 +408,7 @@ def plan_outputs(
             raise SettingsError(
                 f"{outdir}: the output folder must not be inside the input folder {item}"
             )
+    sources = {f.path.resolve() for f in files if f.error is None and f.path.exists()}
     used: set[Path] = set()
     plan = []
     for n, f in enumerate(files, start=1):
@@ -417,9 +424,13 @@ def plan_outputs(
         while dst.resolve() in used:
             dst = outdir.joinpath(*parts, f"{stem}-{k}{suffix}")
             k += 1
-        if src.exists() and dst.exists() and dst.resolve() == src.resolve():
-            raise MediaError(f"{src}: output would overwrite the input")
-        used.add(dst.resolve())
+        target = dst.resolve()
+        if target in sources:
+            same = target == src.resolve()
+            problem = "the input" if same else f"another input ({dst})"
+            plan.append(PlannedOutput(src, None, f"{src}: output would overwrite {problem}"))
+            continue
+        used.add(target)
         plan.append(PlannedOutput(src, dst))
     return plan
 

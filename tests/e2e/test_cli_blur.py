@@ -17,7 +17,7 @@ from PIL import Image
 from anonymiser.cli import main
 from anonymiser.media import scan_metadata
 from anonymiser.results import Box
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -153,3 +153,20 @@ def test_every_command_has_help_with_an_example() -> None:
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
         assert (command.help or "").strip(), f"{name} has no help"
+
+
+def test_output_onto_an_input_fails_alone(tmp_path: Path) -> None:
+    bad2 = tmp_path / "bad2"
+    bad2.mkdir()
+    good = bad2 / "good.jpg"
+    shutil.copy(DATA / "exif" / "hopper.jpg", good)
+    before = _sha(good)
+    result = CliRunner().invoke(
+        main,
+        ["blur", str(good), str(ROOT / "samples" / "astronaut.png"), "-o", str(bad2),
+         "--text", "off", "--workers", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert f"error: {good}: output would overwrite the input\n" in result.output
+    assert _sha(good) == before
+    assert (bad2 / "astronaut.png").is_file()

@@ -197,3 +197,20 @@ def test_expand_inputs_skips_hidden_names_and_symlinked_folders(tmp_path: Path) 
     assert [f.path for f in found] == sorted(files)
     assert [f.rel for f in found] == [p.relative_to(inp) for p in sorted(files)]
     assert all(f.error is None for f in found)
+
+
+def test_output_onto_an_input_fails_only_that_file(tmp_path: Path) -> None:
+    good = _jpeg(tmp_path / "bad2" / "good.jpg", 1)
+    other = _jpeg(tmp_path / "samples" / "astronaut.jpg", 2)
+    twin = _jpeg(tmp_path / "elsewhere" / "good.jpg", 3)  # its output would land on bad2/good.jpg
+    before = good.read_bytes()
+    anon = Anonymiser(Settings(text="off", workers=1), face_detector=FakeFaces())
+    batch = anon.process_batch([twin, good, other], tmp_path / "bad2")
+    results = {Path(r.source): r for r in batch.images}
+    assert results[good].status is Status.FAILED
+    assert results[good].error == f"{good}: output would overwrite the input"
+    assert results[twin].status is Status.FAILED
+    assert results[twin].error == f"{twin}: output would overwrite another input ({good})"
+    assert good.read_bytes() == before
+    assert results[other].status is Status.OK and (tmp_path / "bad2" / "astronaut.jpg").is_file()
+    assert batch.exit_code == 1
