@@ -7,6 +7,7 @@ failure is recorded, and the batch carries on.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -376,12 +377,12 @@ class PlannedOutput:
     error: str | None = None
 
 
-def _safe_part(part: str, index: int, pupils: Sequence[Any], prefix: str) -> str:
+def _has_pupil_name(part: str, pupils: Sequence[Any]) -> bool:
     if not pupils:
-        return part
+        return False
     from anonymiser.identify.names import contains_roster_name
 
-    return f"{prefix}-{index:04d}" if contains_roster_name(part, pupils) else part
+    return contains_roster_name(part, pupils)
 
 
 def plan_outputs(
@@ -390,9 +391,10 @@ def plan_outputs(
     """Map inputs to output paths: the tree mirrored, names with a pupil's name replaced, no
     two outputs on one path, and never an output onto (or an output folder inside) an input.
 
-    One entry per item of ``expand_inputs``, in order. An item that cannot be planned (an
-    unreadable folder, an output that would land on an input) has ``error`` set and no output:
-    only that item fails.
+    One entry per item of ``expand_inputs``, in order. A folder with a pupil's name becomes
+    ``folder-NNNN`` (one per source folder, numbered in the batch), a file ``photo-NNNN`` (its
+    place in the batch). An item that cannot be planned (an unreadable folder, an output that
+    would land on an input) has ``error`` set and no output: only that item fails.
 
     Raises
     ------
@@ -409,6 +411,15 @@ def plan_outputs(
                 f"{outdir}: the output folder must not be inside the input folder {item}"
             )
     sources = {f.path.resolve() for f in files if f.error is None and f.path.exists()}
+    folder_names: dict[Path, str] = {}
+    folder_numbers = itertools.count(1)
+
+    def folder_name(folder: Path, part: str) -> str:
+        if folder not in folder_names:
+            renamed = _has_pupil_name(part, pupils)
+            folder_names[folder] = f"folder-{next(folder_numbers):04d}" if renamed else part
+        return folder_names[folder]
+
     used: set[Path] = set()
     plan = []
     for n, f in enumerate(files, start=1):
@@ -416,8 +427,9 @@ def plan_outputs(
         if f.error is not None:
             plan.append(PlannedOutput(src, None, f.error))
             continue
-        parts = [_safe_part(d, n, pupils, "folder") for d in rel.parts[:-1]]
-        stem = _safe_part(rel.stem, n, pupils, "photo")
+        depth = len(rel.parts)  # rel.parts[i] (a folder) is src.parents[depth - 2 - i]
+        parts = [folder_name(src.parents[depth - 2 - i], d) for i, d in enumerate(rel.parts[:-1])]
+        stem = f"photo-{n:04d}" if _has_pupil_name(rel.stem, pupils) else rel.stem
         suffix = ".mp4" if is_video(src) else media.output_suffix(src)
         dst = outdir.joinpath(*parts, stem + suffix)
         k = 1

@@ -607,7 +607,7 @@ class Watcher:
         name = planned.output.name
         stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
         if stem != PurePosixPath(rel.name).stem:  # renamed because it carried a pupil's name
-            stem = f"photo-{row.id:05d}"
+            stem = f"photo-{row.id:04d}"  # the width `blur` uses
         parents = [self._safe_folder(p, pupils) for p in rel.parts[:-1]]
         k = 0
         while True:

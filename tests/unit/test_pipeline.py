@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,3 +215,20 @@ def test_output_onto_an_input_fails_only_that_file(tmp_path: Path) -> None:
     assert good.read_bytes() == before
     assert results[other].status is Status.OK and (tmp_path / "bad2" / "astronaut.jpg").is_file()
     assert batch.exit_code == 1
+
+
+def test_plan_one_pseudonymous_folder_per_source_folder(tmp_path: Path) -> None:
+    names, out = tmp_path / "names", tmp_path / "out"
+    photos = [_jpeg(names / "Oliver Pemberton" / f"IMG_{i}.jpg", i) for i in range(9)]
+    named = _jpeg(names / "Oliver Pemberton" / "Oliver Pemberton sports day.jpg")
+    nested = _jpeg(names / "Amelia Hughes" / "Oliver Pemberton" / "IMG_0.jpg")
+    plain = _jpeg(names / "sports" / "IMG_0.jpg")
+    pupils = [_Pupil("P1", "Oliver", "Pemberton", "Oliver"), _Pupil("P2", "Amelia", "Hughes", "")]
+    plan = _outputs(plan_outputs([names], out, pupils))
+    # numbered per distinct source folder, in batch order ("Amelia Hughes/..." sorts first)
+    assert plan[nested] == out / "folder-0001" / "folder-0002" / "IMG_0.jpg"
+    assert [plan[p] for p in photos] == [out / "folder-0003" / p.name for p in photos]
+    renamed = plan[named]
+    assert renamed is not None and renamed.parent == out / "folder-0003"
+    assert re.fullmatch(r"photo-\d{4}\.jpg", renamed.name)
+    assert plan[plain] == out / "sports" / "IMG_0.jpg"
