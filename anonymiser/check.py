@@ -388,7 +388,7 @@ def check_paths(
 def review_folder(outdir: Path) -> Path:
     """Where failing outputs go: a sibling ``<outdir>-review`` folder, never inside ``outdir``,
     so publishing ``outdir`` can never publish them."""
-    outdir = Path(outdir)
+    outdir = Path(outdir).resolve()  # `-o .` has no name: resolved, the sibling is right
     return outdir.parent / f"{outdir.name}-review"
 
 

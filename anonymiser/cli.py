@@ -219,7 +219,9 @@ def blur(
         from anonymiser.check import verify_batch
 
         batch = verify_batch(batch, anon, outdir)
-    report_path = report_path or outdir.parent / f"{outdir.name}-report.json"
+    if report_path is None:  # beside the output folder, never in it (`-o .` has no name)
+        out_abs = outdir.resolve()
+        report_path = out_abs.parent / f"{out_abs.name}-report.json"
     write_report(report_path, batch, settings, consent)
     from anonymiser.audit import AuditError, record_batch
 

@@ -170,3 +170,21 @@ def test_output_onto_an_input_fails_alone(tmp_path: Path) -> None:
     assert f"error: {good}: output would overwrite the input\n" in result.output
     assert _sha(good) == before
     assert (bad2 / "astronaut.png").is_file()
+
+
+def test_report_and_review_stay_out_of_output_given_as_dot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anonymiser.check import review_folder
+
+    safe = tmp_path / "safe"
+    safe.mkdir()
+    monkeypatch.chdir(safe)
+    result = CliRunner().invoke(
+        main, ["blur", str(DATA / "exif" / "hopper.jpg"), "-o", ".", "--text", "off", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in safe.iterdir()] == ["hopper.jpg"]  # nothing but the safe copy
+    report = json.loads((tmp_path / "safe-report.json").read_text())
+    assert report["images"][0]["status"] == "ok"
+    assert review_folder(Path(".")) == tmp_path.resolve() / "safe-review"
