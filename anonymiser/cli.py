@@ -130,7 +130,9 @@ def main(verbose: int) -> None:
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument(
+    "inputs", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path)
+)  # not checked here: a missing or unreadable input fails on its own, the rest are processed
 @click.option(
     "-o",
     "--output",
@@ -184,6 +186,9 @@ def blur(
     **overrides: Any,
 ) -> None:
     """Blur every face and pupil name not covered by consent in INPUT files and folders.
+
+    An input that cannot be read (a missing or unreadable file, a folder that cannot be listed)
+    fails on its own with a one-line error; the rest are processed (exit 1; 3 if none could be).
 
     \b
     Example:
