@@ -372,11 +372,14 @@ def check_paths(
     files = expand_inputs(paths)
     if not files:
         raise MediaError(f"{', '.join(map(str, paths))}: no images or videos to check")
-    for path, rel in files:
-        if not path.is_file():
-            findings.append(Finding(str(path), "unreadable", "no such file"))
+    for f in files:
+        if f.error is not None:  # a folder that cannot be listed: its files were not checked
+            findings.append(Finding(str(f.path), "unreadable", f.error.removeprefix(f"{f.path}: ")))
             continue
-        findings += checker.check_file(path, kept_by_key.get(_key(path), ()), rel)
+        if not f.path.is_file():
+            findings.append(Finding(str(f.path), "unreadable", "no such file"))
+            continue
+        findings += checker.check_file(f.path, kept_by_key.get(_key(f.path), ()), f.rel)
     if checker.possible:
         log.warning(
             "check: %d possible face(s) not confirmed by a second look, not counted "
@@ -389,7 +392,7 @@ def check_paths(
 def review_folder(outdir: Path) -> Path:
     """Where failing outputs go: a sibling ``<outdir>-review`` folder, never inside ``outdir``,
     so publishing ``outdir`` can never publish them."""
-    outdir = Path(outdir)
+    outdir = Path(outdir).resolve()  # `-o .` has no name: resolved, the sibling is right
     return outdir.parent / f"{outdir.name}-review"
 
 

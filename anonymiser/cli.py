@@ -130,7 +130,9 @@ def main(verbose: int) -> None:
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument(
+    "inputs", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path)
+)  # not checked here: a missing or unreadable input fails on its own, the rest are processed
 @click.option(
     "-o",
     "--output",
@@ -185,6 +187,9 @@ def blur(
 ) -> None:
     """Blur every face and pupil name not covered by consent in INPUT files and folders.
 
+    An input that cannot be read (a missing or unreadable file, a folder that cannot be listed)
+    fails on its own with a one-line error; the rest are processed (exit 1; 3 if none could be).
+
     \b
     Example:
       anonymiser blur photos/ -o safe/ --consent consent.csv --purpose website
@@ -219,7 +224,9 @@ def blur(
         from anonymiser.check import verify_batch
 
         batch = verify_batch(batch, anon, outdir)
-    report_path = report_path or outdir.parent / f"{outdir.name}-report.json"
+    if report_path is None:  # beside the output folder, never in it (`-o .` has no name)
+        out_abs = outdir.resolve()
+        report_path = out_abs.parent / f"{out_abs.name}-report.json"
     write_report(report_path, batch, settings, consent)
     from anonymiser.audit import AuditError, record_batch
 

@@ -7,12 +7,14 @@ failure is recorded, and the batch carries on.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +22,7 @@ import numpy as np
 
 from anonymiser import media
 from anonymiser.decide import decide
-from anonymiser.errors import AnonymiserError, MediaError, SettingsError
+from anonymiser.errors import AnonymiserError, SettingsError
 from anonymiser.redact import redact
 from anonymiser.results import (
     BatchResult,
@@ -248,10 +250,18 @@ class Anonymiser:
 
             check_store_location(self.settings.store_path, [outdir])  # biometrics never published
         plan = plan_outputs(inputs, Path(outdir), self.pupils)
-        workers = min(self.settings.worker_count, len(plan))
         results: list[ImageResult | None] = [None] * len(plan)
+        todo: list[tuple[int, Path, Path]] = []
+        for i, item in enumerate(plan):
+            if item.output is None:  # could not be planned (e.g. unreadable folder): it fails alone
+                results[i] = _failed(item.source, item.error or "", time.perf_counter())
+                if progress:
+                    progress(results[i])  # type: ignore[arg-type]
+            else:
+                todo.append((i, item.source, item.output))
+        workers = min(self.settings.worker_count, len(todo))
         if workers <= 1:
-            for i, (src, dst) in enumerate(plan):
+            for i, src, dst in todo:
                 results[i] = self.process_file(src, dst)
                 if progress:
                     progress(results[i])  # type: ignore[arg-type]
@@ -261,15 +271,13 @@ class Anonymiser:
                 workers, mp_context=ctx, initializer=_init_worker,
                 initargs=(self.settings, self.consent, max(1, self._threads // workers)),
             ) as pool:  # fmt: skip
-                futures = {pool.submit(_work, src, dst): i for i, (src, dst) in enumerate(plan)}
+                futures = {pool.submit(_work, src, dst): (i, src) for i, src, dst in todo}
                 for fut in as_completed(futures):
-                    i = futures[fut]
+                    i, src = futures[fut]
                     try:
                         results[i] = fut.result()
                     except Exception as err:  # a worker died (e.g. killed for memory)
-                        results[i] = _failed(
-                            plan[i][0], f"{plan[i][0]}: worker failed: {err}", start
-                        )
+                        results[i] = _failed(src, f"{src}: worker failed: {err}", start)
                     if progress:
                         progress(results[i])  # type: ignore[arg-type]
         done = tuple(r for r in results if r is not None)
@@ -307,38 +315,95 @@ def is_media(path: Path) -> bool:
     return media.is_image_path(path) or is_video(path)
 
 
-def expand_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
-    """(file, path relative to its input root) for every file named or found in a folder."""
-    found: list[tuple[Path, Path]] = []
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A file named as an input or found in a folder, or a folder that could not be read."""
+
+    path: Path
+    rel: Path  # relative to its input root: where it goes under the output folder
+    error: str | None = None  # a folder that could not be listed: a failed item of the batch
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
+    """Every file named or found (recursively) in a folder, in order.
+
+    A folder that cannot be listed (e.g. permission denied) is never skipped silently: it is an
+    item with ``error`` set, so the batch reports it as failed. A named file that is missing or
+    unreadable is kept as it is: it fails later with a clear error, like any bad file.
+    """
+    found: list[InputFile] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p)
-                if (
-                    f.is_file()
-                    and is_media(f)
-                    and not any(part.startswith(".") for part in rel.parts)
-                ):
-                    found.append((f, rel))
+            found += _walk(p)
         else:
-            found.append((p, Path(p.name)))  # a missing file fails later with a clear error
+            found.append(InputFile(p, Path(p.name)))
     return found
 
 
-def _safe_part(part: str, index: int, pupils: Sequence[Any], prefix: str) -> str:
+def _walk(root: Path) -> list[InputFile]:
+    """Media files under ``root``, sorted by path; hidden names and symlinked folders skipped."""
+    found: list[InputFile] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as err:
+            error = f"{folder}: cannot read folder ({err.strerror or err})"
+            found.append(InputFile(folder, folder.relative_to(root), error))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = folder / entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(path)
+                elif entry.is_file() and is_media(path):
+                    found.append(InputFile(path, path.relative_to(root)))
+            except OSError as err:
+                error = f"{path}: cannot read ({err.strerror or err})"
+                found.append(InputFile(path, path.relative_to(root), error))
+    found.sort(key=lambda f: f.path)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedOutput:
+    """Where one input's safe copy goes; ``output`` is None and ``error`` says why if nowhere."""
+
+    source: Path
+    output: Path | None
+    error: str | None = None
+
+
+def _has_pupil_name(part: str, pupils: Sequence[Any]) -> bool:
     if not pupils:
-        return part
+        return False
     from anonymiser.identify.names import contains_roster_name
 
-    return f"{prefix}-{index:04d}" if contains_roster_name(part, pupils) else part
+    return contains_roster_name(part, pupils)
 
 
 def plan_outputs(
     inputs: Iterable[str | Path], outdir: Path, pupils: Sequence[Any] = ()
-) -> list[tuple[Path, Path]]:
+) -> list[PlannedOutput]:
     """Map inputs to output paths: the tree mirrored, names with a pupil's name replaced, no
-    two outputs on one path, and never an output onto (or an output folder inside) an input."""
+    two outputs on one path, and never an output onto (or an output folder inside) an input.
+
+    One entry per item of ``expand_inputs``, in order. A folder with a pupil's name becomes
+    ``folder-NNNN`` (one per source folder, numbered in the batch), a file ``photo-NNNN`` (its
+    place in the batch). An item that cannot be planned (an unreadable folder, an output that
+    would land on an input) has ``error`` set and no output: only that item fails.
+
+    Raises
+    ------
+    SettingsError
+        The output folder is an input folder or inside one (a usage error for the whole run).
+    """
+    inputs = list(inputs)
     files = expand_inputs(inputs)
     out_root = outdir.resolve()
     for item in inputs:
@@ -347,22 +412,41 @@ def plan_outputs(
             raise SettingsError(
                 f"{outdir}: the output folder must not be inside the input folder {item}"
             )
+    sources = {f.path.resolve() for f in files if f.error is None and f.path.exists()}
+    folder_names: dict[Path, str] = {}
+    folder_numbers = itertools.count(1)
+
+    def folder_name(folder: Path, part: str) -> str:
+        if folder not in folder_names:
+            renamed = _has_pupil_name(part, pupils)
+            folder_names[folder] = f"folder-{next(folder_numbers):04d}" if renamed else part
+        return folder_names[folder]
+
     used: set[Path] = set()
     plan = []
-    for n, (src, rel) in enumerate(files, start=1):
-        parts = [_safe_part(d, n, pupils, "folder") for d in rel.parts[:-1]]
-        stem = _safe_part(rel.stem, n, pupils, "photo")
+    for n, f in enumerate(files, start=1):
+        src, rel = f.path, f.rel
+        if f.error is not None:
+            plan.append(PlannedOutput(src, None, f.error))
+            continue
+        depth = len(rel.parts)  # rel.parts[i] (a folder) is src.parents[depth - 2 - i]
+        parts = [folder_name(src.parents[depth - 2 - i], d) for i, d in enumerate(rel.parts[:-1])]
+        stem = f"photo-{n:04d}" if _has_pupil_name(rel.stem, pupils) else rel.stem
         suffix = ".mp4" if is_video(src) else media.output_suffix(src)
         dst = outdir.joinpath(*parts, stem + suffix)
         k = 1
         while dst.resolve() in used:
             dst = outdir.joinpath(*parts, f"{stem}-{k}{suffix}")
             k += 1
-        if src.exists() and dst.exists() and dst.resolve() == src.resolve():
-            raise MediaError(f"{src}: output would overwrite the input")
-        used.add(dst.resolve())
-        plan.append((src, dst))
+        target = dst.resolve()
+        if target in sources:
+            same = target == src.resolve()
+            problem = "the input" if same else f"another input ({dst})"
+            plan.append(PlannedOutput(src, None, f"{src}: output would overwrite {problem}"))
+            continue
+        used.add(target)
+        plan.append(PlannedOutput(src, dst))
     return plan
 
 
-__all__ = ["Anonymiser", "expand_inputs", "plan_outputs"]
+__all__ = ["Anonymiser", "InputFile", "PlannedOutput", "expand_inputs", "plan_outputs"]

@@ -29,7 +29,15 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from anonymiser import AnonymiserError, BatchResult, ExitCode, ImageResult, Settings, Status
+from anonymiser import (
+    AnonymiserError,
+    BatchResult,
+    ExitCode,
+    ImageResult,
+    MediaError,
+    Settings,
+    Status,
+)
 from anonymiser.errors import SettingsError
 from anonymiser.files import fsync_dir, write_text_atomic
 from anonymiser.settings import TextMode
@@ -598,10 +606,13 @@ class Watcher:
 
         pupils = self._pupils()
         src = self.layout.incoming.joinpath(*rel.parts)
-        name = plan_outputs([src], self.layout.work, pupils)[0][1].name
+        planned = plan_outputs([src], self.layout.work, pupils)[0]
+        if planned.output is None:
+            raise MediaError(planned.error or f"{src}: cannot plan an output")
+        name = planned.output.name
         stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
         if stem != PurePosixPath(rel.name).stem:  # renamed because it carried a pupil's name
-            stem = f"photo-{row.id:05d}"
+            stem = f"photo-{row.id:04d}"  # the width `blur` uses
         parents = [self._safe_folder(p, pupils) for p in rel.parts[:-1]]
         k = 0
         while True:

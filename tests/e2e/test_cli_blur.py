@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from PIL import Image
 from anonymiser.cli import main
 from anonymiser.media import scan_metadata
 from anonymiser.results import Box
-from tests.conftest import DATA
+from tests.conftest import DATA, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -153,3 +154,86 @@ def test_every_command_has_help_with_an_example() -> None:
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
         assert (command.help or "").strip(), f"{name} has no help"
+
+
+def _without_read_override(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that file permissions apply: root reads anything, so drop that power."""
+    if os.geteuid() != 0:
+        return cmd
+    setpriv = shutil.which("setpriv")
+    caps = "-dac_override,-dac_read_search"
+    wrapped = [setpriv or "setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+    if setpriv is None or subprocess.run([*wrapped, "true"], capture_output=True).returncode:
+        pytest.skip("running as root without a working setpriv: nothing is unreadable")
+    return [*wrapped, *cmd]
+
+
+def test_unreadable_or_missing_inputs_fail_alone(tmp_path: Path) -> None:
+    photo = DATA / "exif" / "hopper.jpg"
+    inp, locked_dir, locked = (
+        tmp_path / "in",
+        tmp_path / "in" / "lockeddir",
+        tmp_path / "locked.jpg",
+    )
+    locked_dir.mkdir(parents=True)
+    for path in (inp / "ok.jpg", locked_dir / "a.jpg", locked):
+        shutil.copy(photo, path)
+    locked.chmod(0)
+    locked_dir.chmod(0)
+    cmd = [sys.executable, "-m", "anonymiser", "blur", "in", "locked.jpg", "missing.jpg",
+           "-o", "out", "--text", "off", "--workers", "1"]  # fmt: skip
+    try:
+        run = subprocess.run(
+            _without_read_override(cmd), cwd=tmp_path, capture_output=True, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300,
+        )  # fmt: skip
+    finally:
+        locked.chmod(0o644)
+        locked_dir.chmod(0o755)
+    assert run.returncode == 1, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert sorted(errors) == [
+        "error: in/lockeddir: cannot read folder (Permission denied)",
+        "error: locked.jpg: permission denied",
+        "error: missing.jpg: file not found",
+    ]
+    assert "4 images: 1 ok, 3 failed" in run.stderr
+    assert (tmp_path / "out" / "ok.jpg").is_file() and not (tmp_path / "out" / "lockeddir").exists()
+    report = json.loads((tmp_path / "out-report.json").read_text())
+    failed = {i["source"] for i in report["images"] if i["status"] == "failed"}
+    assert failed == {"in/lockeddir", "locked.jpg", "missing.jpg"}
+
+
+def test_output_onto_an_input_fails_alone(tmp_path: Path) -> None:
+    bad2 = tmp_path / "bad2"
+    bad2.mkdir()
+    good = bad2 / "good.jpg"
+    shutil.copy(DATA / "exif" / "hopper.jpg", good)
+    before = _sha(good)
+    result = CliRunner().invoke(
+        main,
+        ["blur", str(good), str(ROOT / "samples" / "astronaut.png"), "-o", str(bad2),
+         "--text", "off", "--workers", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert f"error: {good}: output would overwrite the input\n" in result.output
+    assert _sha(good) == before
+    assert (bad2 / "astronaut.png").is_file()
+
+
+def test_report_and_review_stay_out_of_output_given_as_dot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anonymiser.check import review_folder
+
+    safe = tmp_path / "safe"
+    safe.mkdir()
+    monkeypatch.chdir(safe)
+    result = CliRunner().invoke(
+        main, ["blur", str(DATA / "exif" / "hopper.jpg"), "-o", ".", "--text", "off", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in safe.iterdir()] == ["hopper.jpg"]  # nothing but the safe copy
+    report = json.loads((tmp_path / "safe-report.json").read_text())
+    assert report["images"][0]["status"] == "ok"
+    assert review_folder(Path(".")) == tmp_path.resolve() / "safe-review"

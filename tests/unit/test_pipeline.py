@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from anonymiser import Anonymiser, Settings, SettingsError, Status
-from anonymiser.pipeline import plan_outputs
+from anonymiser.pipeline import PlannedOutput, expand_inputs, plan_outputs
+from anonymiser.report import build_report
 from anonymiser.results import Box, Detection, Kind
 
 
@@ -34,6 +38,10 @@ def _jpeg(path: Path, colour: int = 128) -> Path:
     rng = np.random.default_rng(colour)
     Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path, quality=95)
     return path
+
+
+def _outputs(plan: list[PlannedOutput]) -> dict[Path, Path | None]:
+    return {p.source: p.output for p in plan}
 
 
 def test_process_array_blurs_every_face() -> None:
@@ -74,7 +82,7 @@ def test_plan_mirrors_tree_and_avoids_collisions(tmp_path: Path) -> None:
     b = _jpeg(tmp_path / "in" / "day 2" / "IMG 1.jpg")
     c = _jpeg(tmp_path / "other" / "IMG 1.jpg")
     out = tmp_path / "out"
-    plan = dict(plan_outputs([tmp_path / "in", c], out))
+    plan = _outputs(plan_outputs([tmp_path / "in", c], out))
     assert plan[a] == out / "day 1" / "IMG 1.jpg"
     assert plan[b] == out / "day 2" / "IMG 1.jpg"
     assert plan[c] == out / "IMG 1-1.jpg" or plan[c] == out / "IMG 1.jpg"
@@ -99,7 +107,7 @@ def test_plan_renames_files_and_folders_with_pupil_names(tmp_path: Path) -> None
     src = _jpeg(tmp_path / "in" / "Amelia Hughes" / "Amelia_Hughes_Y6.jpg")
     plain = _jpeg(tmp_path / "in" / "sports" / "IMG_0001.jpg")
     pupils = [_Pupil("P1", "Amelia", "Hughes", "Amelia")]
-    plan = dict(plan_outputs([tmp_path / "in"], tmp_path / "out", pupils))
+    plan = _outputs(plan_outputs([tmp_path / "in"], tmp_path / "out", pupils))
     out = plan[src].relative_to(tmp_path / "out")
     assert "amelia" not in str(out).lower() and "hughes" not in str(out).lower()
     assert out.name.startswith("photo-") and out.parts[0].startswith("folder-")
@@ -120,3 +128,107 @@ def test_batch_refuses_embeddings_store_inside_output(tmp_path: Path) -> None:
     with pytest.raises(ConsentError, match="must not be inside the output folder"):
         anon.process_batch([tmp_path / "in"], tmp_path / "out")
     assert not (tmp_path / "out" / "a.jpg").exists()
+
+
+def _deny_listing(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """``folder`` cannot be listed, as for a folder without read permission (even as root)."""
+    real = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if Path(path) == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_unreadable_folder_fails_alone_and_the_rest_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inp = tmp_path / "in"
+    ok = _jpeg(inp / "ok.jpg")
+    locked = inp / "lockeddir"
+    _jpeg(locked / "a.jpg")
+    _deny_listing(monkeypatch, locked)
+    anon = Anonymiser(Settings(text="off", workers=1), face_detector=FakeFaces())
+    seen: list[str] = []
+    batch = anon.process_batch([inp], tmp_path / "out", progress=lambda r: seen.append(r.source))
+    results = {Path(r.source): r for r in batch.images}
+    assert results[ok].status is Status.OK and (tmp_path / "out" / "ok.jpg").is_file()
+    failed = results[locked]
+    assert failed.status is Status.FAILED and failed.output is None
+    assert failed.error == f"{locked}: cannot read folder (Permission denied)"
+    assert sorted(seen) == sorted(map(str, results))  # the CLI prints the error from progress
+    assert batch.exit_code == 1 and "2 images: 1 ok, 1 failed" in batch.summary()
+    report = build_report(batch, Settings())
+    assert report["summary"]["failed"] == 1
+    entry = next(i for i in report["images"] if i["source"] == str(locked))
+    assert entry["status"] == "failed" and entry["error"] == failed.error
+    assert not (tmp_path / "out" / "lockeddir").exists()
+
+
+def test_check_lists_an_unreadable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from anonymiser.check import check_paths
+
+    locked = tmp_path / "safe" / "locked"
+    _jpeg(locked / "a.jpg")
+    _deny_listing(monkeypatch, locked)
+    checker: Any = _NoFindings()
+    findings = check_paths([tmp_path / "safe"], settings=Settings(), checker=checker)
+    assert [str(f) for f in findings] == [
+        f"{locked}: unreadable: cannot read folder (Permission denied)"
+    ]
+
+
+class _NoFindings:
+    possible: tuple[object, ...] = ()
+
+    def check_file(self, *args: object) -> list[object]:
+        return []
+
+
+def test_expand_inputs_skips_hidden_names_and_symlinked_folders(tmp_path: Path) -> None:
+    inp = tmp_path / "in"
+    files = [_jpeg(inp / "b" / "1.jpg"), _jpeg(inp / "a b.jpg"), _jpeg(inp / "a" / "z.jpg")]
+    _jpeg(inp / ".hidden" / "x.jpg")
+    _jpeg(inp / ".x.jpg")
+    (inp / "notes.txt").write_text("not media")
+    (inp / "link").symlink_to(inp / "b", target_is_directory=True)
+    found = expand_inputs([inp])
+    assert [f.path for f in found] == sorted(files)
+    assert [f.rel for f in found] == [p.relative_to(inp) for p in sorted(files)]
+    assert all(f.error is None for f in found)
+
+
+def test_output_onto_an_input_fails_only_that_file(tmp_path: Path) -> None:
+    good = _jpeg(tmp_path / "bad2" / "good.jpg", 1)
+    other = _jpeg(tmp_path / "samples" / "astronaut.jpg", 2)
+    twin = _jpeg(tmp_path / "elsewhere" / "good.jpg", 3)  # its output would land on bad2/good.jpg
+    before = good.read_bytes()
+    anon = Anonymiser(Settings(text="off", workers=1), face_detector=FakeFaces())
+    batch = anon.process_batch([twin, good, other], tmp_path / "bad2")
+    results = {Path(r.source): r for r in batch.images}
+    assert results[good].status is Status.FAILED
+    assert results[good].error == f"{good}: output would overwrite the input"
+    assert results[twin].status is Status.FAILED
+    assert results[twin].error == f"{twin}: output would overwrite another input ({good})"
+    assert good.read_bytes() == before
+    assert results[other].status is Status.OK and (tmp_path / "bad2" / "astronaut.jpg").is_file()
+    assert batch.exit_code == 1
+
+
+def test_plan_one_pseudonymous_folder_per_source_folder(tmp_path: Path) -> None:
+    names, out = tmp_path / "names", tmp_path / "out"
+    photos = [_jpeg(names / "Oliver Pemberton" / f"IMG_{i}.jpg", i) for i in range(9)]
+    named = _jpeg(names / "Oliver Pemberton" / "Oliver Pemberton sports day.jpg")
+    nested = _jpeg(names / "Amelia Hughes" / "Oliver Pemberton" / "IMG_0.jpg")
+    plain = _jpeg(names / "sports" / "IMG_0.jpg")
+    pupils = [_Pupil("P1", "Oliver", "Pemberton", "Oliver"), _Pupil("P2", "Amelia", "Hughes", "")]
+    plan = _outputs(plan_outputs([names], out, pupils))
+    # numbered per distinct source folder, in batch order ("Amelia Hughes/..." sorts first)
+    assert plan[nested] == out / "folder-0001" / "folder-0002" / "IMG_0.jpg"
+    assert [plan[p] for p in photos] == [out / "folder-0003" / p.name for p in photos]
+    renamed = plan[named]
+    assert renamed is not None and renamed.parent == out / "folder-0003"
+    assert re.fullmatch(r"photo-\d{4}\.jpg", renamed.name)
+    assert plan[plain] == out / "sports" / "IMG_0.jpg"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 import pytest
@@ -273,4 +275,28 @@ def test_audit_journal_gets_no_pupil_names(tmp_path: Path) -> None:
     original = root / "originals" / "Sports Day" / "Ayodele Bolton.jpg"
     [record] = audit.file_history(original, journal)  # found by its content
     assert record.source == str(root / "incoming" / "Sports Day" / "[name hidden].jpg")
-    assert record.output == str(root / "ready" / "Sports Day" / "photo-00001.jpg")
+    assert record.output == str(root / "ready" / "Sports Day" / "photo-0001.jpg")
+
+
+@dataclass(frozen=True)
+class _Pupil:
+    pupil_id: str
+    first_name: str
+    last_name: str
+    preferred_name: str
+
+
+def test_names_with_a_pupils_name_are_replaced_like_blur_does(tmp_path: Path) -> None:
+    w = make_watcher(tmp_path)
+    w._anon.pupils = [_Pupil("P1", "Oliver", "Pemberton", "Oliver")]
+    drop(tmp_path, "Oliver Pemberton/IMG 1.jpg", b"one")
+    drop(tmp_path, "Oliver Pemberton/IMG 2.jpg", b"two")
+    drop(tmp_path, "Oliver Pemberton Y6.jpg", b"three")
+    settle(w)
+    ready = [f for f in files_under(tmp_path / "ready") if not f.startswith("reports/")]
+    assert "oliver" not in " ".join(ready).lower()
+    folders = {PurePosixPath(f).parent.name for f in ready if "/" in f}
+    assert len(folders) == 1 and re.fullmatch(r"folder-[0-9a-f]{6}", folders.pop())
+    loose = [f for f in ready if "/" not in f]
+    assert len(loose) == 1 and re.fullmatch(r"photo-\d{4}\.jpg", loose[0])  # as `blur` names it
+    w.close()
