@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 import anonymiser
-from anonymiser import AnonymiserError, ExitCode, Settings
+from anonymiser import AnonymiserError, ConsentError, ExitCode, Settings
 
 F = Callable[..., Any]
 
@@ -41,11 +41,25 @@ def handle_errors(func: F) -> F:
     return wrapper
 
 
+def _readable_consent(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A consent log that is missing or unreadable exits 5 (like ``consent validate``), not 2."""
+    if value is None:
+        return None
+    path = Path(value)
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as err:
+        _fail(ConsentError(f"{path}: cannot read consent log: {err.strerror or err}"))
+    return path
+
+
 def consent_option(func: F) -> F:
     return click.option(
         "--consent",
         "consent_path",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        type=click.Path(path_type=Path),
+        callback=_readable_consent,
         help="Consent log CSV. Without it nobody is identified and every face is blurred.",
     )(func)
 
@@ -54,18 +68,23 @@ required_consent_option = click.option(
     "--consent",
     "consent_path",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    callback=_readable_consent,
     help="Consent log CSV.",
 )
 
 
-ISO_DATE = ("%Y-%m-%d",)
-ISO_OR_UK_DATE = ("%Y-%m-%d", "%d/%m/%Y")
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
 
 
-def date_option(help_text: str, formats: tuple[str, ...] = ISO_DATE) -> Callable[[F], F]:
+def date_option(help_text: str) -> Callable[[F], F]:
+    """``--date``: ISO 2026-09-01 or UK 01/09/2026, the same for every command."""
     return click.option(
-        "--date", "on_date", type=click.DateTime(formats=list(formats)), help=help_text
+        "--date",
+        "on_date",
+        type=click.DateTime(formats=list(DATE_FORMATS)),
+        metavar="DATE",
+        help=f"{help_text} Give YYYY-MM-DD or DD/MM/YYYY (e.g. 2026-09-01 or 01/09/2026).",
     )
 
 
@@ -90,7 +109,7 @@ def settings_options(func: F) -> F:
                      help="names (default): redact text matching a roster name, keep other text "
                           "(needs --consent for the roster; without it no text is redacted unless "
                           "you ask for 'all'); all: redact all legible text; off: no OCR."),
-        date_option("Judge consent as on this date, YYYY-MM-DD (default today)."),
+        date_option("Judge consent as on this date (default today)."),
         consent_option,
     ]  # fmt: skip
     for option in reversed(options):
@@ -318,7 +337,7 @@ def watch(
     is_flag=True,
     help="Count every sharp face detection at the processing threshold, confirmed or not (more false alarms).",
 )
-@date_option("Judge the roster as on this date, YYYY-MM-DD (default today).")
+@date_option("Judge the roster as on this date (default today).")
 @handle_errors
 def check(
     paths: tuple[Path, ...],
@@ -331,10 +350,12 @@ def check(
     """Re-check outputs for any face, pupil name, metadata or name in a file name left.
 
     Prints one finding per line on stdout; exits 6 if anything is found, 0 if not.
+    Give the run's report (blur writes OUTDIR-report.json beside OUTDIR), or every face
+    kept with consent is a finding.
 
     \b
     Example:
-      anonymiser check safe/ --consent consent.csv --report safe/report.json
+      anonymiser check safe/ --consent consent.csv --report safe-report.json
     """  # fmt: skip
     from anonymiser.check import check_paths, kept_from_report
 
@@ -345,6 +366,12 @@ def check(
     for finding in findings:
         click.echo(str(finding))
     click.echo(f"{len(findings)} finding(s)", err=True)
+    if report_path is None and any(f.kind == "face" for f in findings):
+        click.echo(
+            "hint: without --report every sharp face is a finding, also faces kept with "
+            "consent; give the run's report (e.g. --report safe-report.json)",
+            err=True,
+        )
     sys.exit(int(ExitCode.FINDINGS if findings else ExitCode.OK))
 
 
@@ -439,7 +466,7 @@ def consent() -> None:
 
 
 @consent.command("validate")
-@click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("csv_path", metavar="CSV", type=click.Path(path_type=Path))
 @handle_errors
 def consent_validate(csv_path: Path) -> None:
     """Report every problem in CSV with its line number, and a summary; exit 5 if invalid.
@@ -458,7 +485,7 @@ def consent_validate(csv_path: Path) -> None:
 @consent.command("show")
 @click.argument("pupil_id")
 @required_consent_option
-@date_option("Answer as on this date (default today).", ISO_OR_UK_DATE)
+@date_option("Answer as on this date (default today).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def consent_show(pupil_id: str, consent_path: Path, on_date: Any, as_json: bool) -> None:
@@ -514,11 +541,11 @@ def consent_show(pupil_id: str, consent_path: Path, on_date: Any, as_json: bool)
 
 @main.command()
 @click.argument(
-    "csv_path", metavar="CSV", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+    "csv_path", metavar="CSV", type=click.Path(path_type=Path), callback=_readable_consent
 )
 @_store_option
 @config_option
-@date_option("Enrol for the academic year of this date (default today).", ISO_OR_UK_DATE)
+@date_option("Enrol for the academic year of this date (default today).")
 @handle_errors
 def enrol(csv_path: Path, store: Path | None, config: Path | None, on_date: Any) -> None:
     """Build or update the face embeddings store from CSV's reference photos.
@@ -543,7 +570,7 @@ def enrol(csv_path: Path, store: Path | None, config: Path | None, on_date: Any)
 @main.command()
 @click.argument("pupil_id")
 @required_consent_option
-@date_option("Withdrawn from this date (default today).", ISO_OR_UK_DATE)
+@date_option("Withdrawn from this date (default today).")
 @click.option(
     "--reports",
     multiple=True,

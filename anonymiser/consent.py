@@ -104,6 +104,10 @@ def withdrawals_path(log_path: str | Path) -> Path:
     return p.with_name(f"{p.stem}.withdrawals.csv")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 # ----------------------------------------------------------------------------- result types
 
 
@@ -196,8 +200,11 @@ class ValidationReport:
         lines = [f"error: {p}" for p in self.errors] + [f"warning: {p}" for p in self.warnings]
         s = self.summary
         if s:
+            bad = s.get("rows_with_errors", 0)
             lines.append(
-                f"{self.path}: {s.get('rows', 0)} rows, {s.get('pupils', 0)} pupils, "
+                f"{self.path}: {_count(s.get('rows', 0), 'row')}"
+                + (f" ({bad} with errors, left out of the counts below)" if bad else "")
+                + f", {_count(s.get('pupils', 0), 'pupil')}, "
                 f"academic years {', '.join(s.get('years', [])) or 'none'}"
             )
             for year, counts in s.get("by_year", {}).items():
@@ -205,25 +212,35 @@ class ValidationReport:
                 lines.append(f"  {year}: {parts}")
             lines.append(f"  withdrawals recorded: {s.get('withdrawals', 0)}")
             lines.append(f"  missing reference photos: {s.get('missing_photos', 0)}")
-        verdict = "OK" if self.ok else f"INVALID ({len(self.errors)} errors)"
-        lines.append(f"{self.path}: {verdict}, {len(self.warnings)} warnings")
+        verdict = "OK" if self.ok else f"INVALID ({_count(len(self.errors), 'error')})"
+        lines.append(f"{self.path}: {verdict}, {_count(len(self.warnings), 'warning')}")
         return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- reading CSV
 
 
-def _read_text(path: Path) -> tuple[bytes, str]:
+class _ReadError(ConsentError):
+    """The file cannot be read as text; ``problem`` says where (for ``validate``)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _read_text(path: Path, what: str = "consent log") -> tuple[bytes, str]:
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise ConsentError(f"{path}: cannot read consent log: {err.strerror or err}") from None
+        raise _ReadError(
+            Problem(str(path), 0, f"cannot read {what}: {err.strerror or err}")
+        ) from None
     try:
         return data, data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise ConsentError(
-            f"{path}:{line}: not UTF-8 text (in Excel use Save As 'CSV UTF-8')"
+        raise _ReadError(
+            Problem(str(path), line, "not UTF-8 text (in Excel use Save As 'CSV UTF-8')")
         ) from None
 
 
@@ -244,6 +261,9 @@ class _Collector:
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
         self.missing_photos = 0
+        self.data_rows = 0  # every non-empty row after the header, valid or not
+        self.bad_rows = 0  # rows left out because of an error
+        self.pupil_ids: set[str] = set()  # on any data row
 
     def error(self, line: int, message: str) -> None:
         self.errors.append(Problem(self.name, line, message))
@@ -275,18 +295,28 @@ def _parse_log(path: Path, text: str, out: _Collector) -> list[ConsentRow]:
 
     rows: list[ConsentRow] = []
     seen: dict[tuple[str, str], int] = {}
+    id_col = keys.index("pupil_id")
+    width = max(i for i, k in enumerate(keys) if k) + 1  # trailing unnamed columns may be cut
     for line, fields in records:
         if not fields:
             continue  # a truly empty line
         if not any(f.strip() for f in fields):
             out.warn(line, "empty row ignored")
             continue
-        if len(fields) > len(keys) and any(f.strip() for f in fields[len(keys) :]):
-            out.error(line, f"{len(fields)} fields but the header has {len(keys)}")
+        out.data_rows += 1
+        if len(fields) > id_col and fields[id_col].strip():
+            out.pupil_ids.add(fields[id_col].strip())
+        too_long = len(fields) > len(keys) and any(f.strip() for f in fields[len(keys) :])
+        if too_long or len(fields) < width:
+            # A short row (cut off, hand-edited) is an error, never read as blank = no: the
+            # columns it lacks may be consent columns. Such a row is not used until fixed.
+            out.error(line, f"{len(fields)} fields, expected {len(keys)} (as in the header)")
+            out.bad_rows += 1
             continue
         cell = {k: (fields[i].strip() if i < len(fields) else "") for i, k in enumerate(keys)}
         row = _parse_row(path, line, cell, out)
         if row is None:
+            out.bad_rows += 1
             continue
         ident = (row.pupil_id, row.academic_year)
         if ident in seen:
@@ -295,6 +325,7 @@ def _parse_log(path: Path, text: str, out: _Collector) -> list[ConsentRow]:
                 f"duplicate pupil_id {row.pupil_id!r} for {row.academic_year} "
                 f"(also on line {seen[ident]})",
             )
+            out.bad_rows += 1
             continue
         seen[ident] = line
         rows.append(row)
@@ -319,7 +350,10 @@ def _parse_row(path: Path, line: int, cell: dict[str, str], out: _Collector) -> 
     if cell.get("withdrawn_on"):
         withdrawn = parse_date(cell["withdrawn_on"])
         if withdrawn is None:
-            out.error(line, f"withdrawn_on {cell['withdrawn_on']!r} is not a date (dd/mm/yyyy)")
+            out.error(
+                line,
+                f"withdrawn_on {cell['withdrawn_on']!r} is not a date (dd/mm/yyyy or yyyy-mm-dd)",
+            )
     photos: list[Path] = []
     for name in filter(None, (p.strip() for p in cell.get("reference_photos", "").split(";"))):
         photo = (path.parent / name).resolve()
@@ -351,7 +385,7 @@ def _parse_row(path: Path, line: int, cell: dict[str, str], out: _Collector) -> 
 def _parse_withdrawals(path: Path, out: _Collector) -> tuple[list[Withdrawal], str | None]:
     if not path.exists():
         return [], None
-    data, text = _read_text(path)
+    data, text = _read_text(path, "withdrawals file")
     found: list[Withdrawal] = []
     records = _records(text)
     header_line, header = next(records, (1, []))
@@ -369,7 +403,11 @@ def _parse_withdrawals(path: Path, out: _Collector) -> tuple[list[Withdrawal], s
         if not cell.get("pupil_id"):
             out.error(line, "empty pupil_id")
         elif when is None:
-            out.error(line, f"withdrawn_on {cell.get('withdrawn_on')!r} is not a date")
+            out.error(
+                line,
+                f"withdrawn_on {cell.get('withdrawn_on')!r} is not a date "
+                "(dd/mm/yyyy or yyyy-mm-dd)",
+            )
         else:
             found.append(Withdrawal(line, cell["pupil_id"], when, cell.get("recorded_at", "")))
     return found, hashlib.sha256(data).hexdigest()
@@ -410,13 +448,13 @@ class ConsentLog:
         p = Path(path)
         report = ValidationReport(p)
         try:
-            log, errors, warnings, missing = cls._parse(p, on_date)
-        except ConsentError as err:
-            report.errors = [Problem(str(p), 0, str(err).removeprefix(f"{p}: "))]
+            log, errors, warnings, counts = cls._parse(p, on_date)
+        except _ReadError as err:
+            report.errors = [err.problem]
             return report
         report.errors, report.warnings = errors, warnings
         report.summary = log.summary()
-        report.summary["missing_photos"] = missing
+        report.summary.update(counts)  # the file's rows, with errors or not
         return report
 
     @classmethod
@@ -437,8 +475,9 @@ class ConsentLog:
     @classmethod
     def _parse(
         cls, path: Path, on_date: date | None
-    ) -> tuple[ConsentLog, list[Problem], list[Problem], int]:
-        """The log of the valid rows, the errors, the warnings, missing reference photos."""
+    ) -> tuple[ConsentLog, list[Problem], list[Problem], dict[str, int]]:
+        """The log of the valid rows, the errors, the warnings, and counts over every data row
+        (``rows``, ``rows_with_errors``, ``pupils``, ``missing_photos``)."""
         data, text = _read_text(path)
         out = _Collector(path)
         rows = _parse_log(path, text, out)
@@ -459,7 +498,13 @@ class ConsentLog:
             on_date=on_date,
             warnings=warnings,
         )
-        return log, out.errors + w_out.errors, warnings, out.missing_photos
+        counts = {
+            "rows": out.data_rows,
+            "rows_with_errors": out.bad_rows,
+            "pupils": len(out.pupil_ids),
+            "missing_photos": out.missing_photos,
+        }
+        return log, out.errors + w_out.errors, warnings, counts
 
     # -- queries
 
@@ -470,6 +515,21 @@ class ConsentLog:
     @property
     def years(self) -> list[str]:
         return sorted({r.academic_year for r in self.rows})
+
+    def rows_in_year(self, on_date: date) -> list[ConsentRow]:
+        """The rows for the academic year containing ``on_date``."""
+        year = academic_year_of(on_date)
+        return [r for r in self.rows if r.academic_year == year]
+
+    def year_warning(self, on_date: date) -> str | None:
+        """A warning when the log has no row for the academic year of ``on_date`` (every face
+        is then blurred: typically September, before this year's MIS export), else None."""
+        if self.rows_in_year(on_date):
+            return None
+        return (
+            f"{self.path}: no rows for academic year {academic_year_of(on_date)} — every face "
+            "will be blurred (export this year's consent log)"
+        )
 
     def row(self, pupil_id: str, on_date: date) -> ConsentRow | None:
         """The pupil's row for the academic year containing ``on_date``."""
@@ -548,7 +608,18 @@ class ConsentLog:
             counts: Counter[str] = Counter({"pupils": len(rows)})
             for col in CONSENT_COLUMNS:
                 counts[col] = sum(1 for r in rows if r.consents.get(col))
-            counts["withdrawn"] = sum(1 for r in rows if r.withdrawn_on)
+            # Withdrawn in the year: the row's own column, or the withdrawals file up to the
+            # year's end (as ``status`` judges: a withdrawal also holds in later years).
+            last_day = date(int(year[:4]) + 1, 8, 31)
+            counts["withdrawn"] = sum(
+                1
+                for r in rows
+                if r.withdrawn_on
+                or any(
+                    w.pupil_id == r.pupil_id and w.withdrawn_on <= last_day
+                    for w in self.withdrawals
+                )
+            )
             by_year[year] = dict(counts)
         return {
             "rows": len(self.rows),

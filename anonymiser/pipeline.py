@@ -150,6 +150,10 @@ class Anonymiser:
                     "no consent log, so no roster: pupil names in text cannot be recognised; "
                     "use --text all to redact all legible text"
                 )
+        else:
+            year_warning = self.consent.year_warning(self.settings.consent_date)
+            if year_warning:
+                out.append(year_warning)
         return out
 
     # -- one image ----------------------------------------------------------------------------
@@ -243,6 +247,12 @@ class Anonymiser:
         """Anonymise files and folders into ``outdir``, mirroring folder structure.
 
         Results come back in input order. Folders are searched recursively for images (and videos).
+
+        With more than one worker (the default: one per core) this starts a process pool with the
+        ``spawn`` method, which re-imports the calling script in every worker. In a script, call
+        it only under ``if __name__ == "__main__":``, or Python stops with "RuntimeError: An
+        attempt has been made to start a new process before the current process has finished its
+        bootstrapping phase".
         """
         start = time.perf_counter()
         if self.consent is not None:

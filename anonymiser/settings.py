@@ -147,9 +147,15 @@ class Settings:
         unknown = sorted(set(data) - known)
         if unknown:
             raise SettingsError(f"{p}: unknown setting(s): {', '.join(unknown)}")
-        for key in ("store",):
-            if key in data:
-                data[key] = Path(data[key])
-        if "on_date" in data and isinstance(data["on_date"], str):
-            data["on_date"] = date.fromisoformat(data["on_date"])
-        return cls(**data).replace(**overrides)
+        try:
+            for key in ("store",):
+                if key in data:
+                    data[key] = Path(data[key])
+            if "on_date" in data and isinstance(data["on_date"], str):
+                data["on_date"] = date.fromisoformat(data["on_date"])
+            loaded = cls(**data)
+        except SettingsError as err:
+            raise SettingsError(f"{p}: {err}") from None
+        except (TypeError, ValueError) as err:  # a value of the wrong type, a bad date
+            raise SettingsError(f"{p}: invalid setting: {err}") from None
+        return loaded.replace(**overrides)

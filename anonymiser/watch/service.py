@@ -159,6 +159,7 @@ class Watcher:
         self._anon: Any = None
         self._consent: Any = None
         self._consent_fp: str | None = None
+        self._year_warning: str | None = None  # the last "no rows for this year" logged
         self._good_pupils: list[Any] = []
         self._tracker = SettleTracker(options.settle)
         self._journal: Journal | None = None
@@ -201,8 +202,11 @@ class Watcher:
         self._recover_unfinished()
         self._refresh_consent(initial=True)
         _ = self._anon.face_detector  # load the face model now: fail fast if it is missing
+        year_warning = self._consent_year_warning()
         for warning in self._anon.warnings():
-            log.warning("%s", warning)
+            if warning != year_warning:  # logged once, below
+                log.warning("%s", warning)
+        self._warn_consent_year()
 
     def close(self) -> None:
         if self._journal is not None:
@@ -383,6 +387,20 @@ class Watcher:
                 self.journal.set_meta("consent_error", "")
         self._consent_fp = fp
 
+    def _consent_year_warning(self) -> str | None:
+        if self._consent is None:
+            return None
+        warning: str | None = self._consent.year_warning(self.options.settings.consent_date)
+        return warning
+
+    def _warn_consent_year(self) -> None:
+        """Say once when the log has no rows for today's academic year (a long-running watcher
+        crosses 1 September; the new MIS export usually comes later)."""
+        warning = self._consent_year_warning()
+        if warning and warning != self._year_warning:
+            log.warning("%s", warning)
+        self._year_warning = warning
+
     # -- one scan ----------------------------------------------------------------------------
     def cycle(self) -> bool:
         """Scan once and process every settled file. True while files are still settling."""
@@ -434,6 +452,7 @@ class Watcher:
             return
         row = row or self.journal.add(rel, e.size, digest, _batch_of(e.rel))
         self._refresh_consent()
+        self._warn_consent_year()
         self._process(row, e)
 
     def _duplicate(self, row: Row, e: Entry) -> None:

@@ -177,7 +177,7 @@ def test_bad_dates_and_years(tmp_path: Path) -> None:
     rows[2] = "P3,Cat,Cole,,2026-2028,yes,no,no,no,no,no,no,,"
     got = problems(tmp_path, *rows)
     assert got == [
-        (2, "withdrawn_on '31/02/2027' is not a date (dd/mm/yyyy)"),
+        (2, "withdrawn_on '31/02/2027' is not a date (dd/mm/yyyy or yyyy-mm-dd)"),
         (4, "academic_year '2026-2028' is not like 2026/27"),
     ]
 
@@ -202,7 +202,7 @@ def test_empty_required_values_and_extra_fields(tmp_path: Path) -> None:
     assert got == [
         (2, "empty pupil_id"),
         (2, "empty last_name"),
-        (3, "15 fields but the header has 14"),
+        (3, "15 fields, expected 14 (as in the header)"),
     ]
 
 
@@ -329,7 +329,7 @@ def test_bad_withdrawals_file_is_an_error(tmp_path: Path) -> None:
     )
     report = ConsentLog.validate(path)
     assert [(p.line, p.message) for p in report.errors] == [
-        (2, "withdrawn_on 'soon' is not a date"),
+        (2, "withdrawn_on 'soon' is not a date (dd/mm/yyyy or yyyy-mm-dd)"),
         (3, "empty pupil_id"),
     ]
     assert "consent.withdrawals.csv" in report.errors[0].file
@@ -349,3 +349,78 @@ def test_biometric_pupils_only_with_consent_for_this_year(tmp_path: Path) -> Non
     log = ConsentLog.load(write(tmp_path, *good_rows()))
     assert [r.pupil_id for r in log.biometric_pupils(date(2026, 10, 1))] == ["P1"]
     assert [r.pupil_id for r in log.biometric_pupils(date(2026, 8, 1))] == ["P3"]
+
+
+# ----------------------------------------------------------------------------- validation messages
+
+
+def test_short_row_is_an_error_never_read_as_consent(tmp_path: Path) -> None:
+    rows = good_rows()
+    rows[1] = "P2,Ben,Bell,,2026/27,yes,yes"  # cut off after 7 of 14 fields
+    path = write(tmp_path, *rows)
+    assert problems(tmp_path, *rows) == [(3, "7 fields, expected 14 (as in the header)")]
+    with pytest.raises(ConsentError, match=r"consent.csv:3: 7 fields, expected 14"):
+        ConsentLog.load(path)
+
+
+def test_trailing_unnamed_header_column_may_be_missing_in_rows(tmp_path: Path) -> None:
+    header = "pupil_id,first_name,last_name,academic_year,images_social_media,"  # Excel's comma
+    assert ConsentLog.validate(write(tmp_path, "P1,Ann,Able,2026/27,yes", header=header)).ok
+
+
+def test_summary_counts_every_data_row_and_the_ones_with_errors(tmp_path: Path) -> None:
+    rows = good_rows()
+    rows[1] = "P2,Ben,Bell,,2026/27,maybe,no,no,no,no,no,no,,"
+    rows[2] = "P3,Cat"
+    report = ConsentLog.validate(write(tmp_path, *rows, ""))
+    assert report.summary["rows"] == 4 and report.summary["rows_with_errors"] == 2
+    assert report.summary["pupils"] == 4
+    text = report.format()
+    assert "consent.csv: 4 rows (2 with errors, left out of the counts below), 4 pupils" in text
+    assert "2026/27: pupils 2," in text  # the valid rows
+    one = ConsentLog.validate(write(tmp_path, good_rows()[0])).format()
+    assert "1 row, 1 pupil," in one
+
+
+def test_not_utf8_names_the_file_once(tmp_path: Path) -> None:
+    bad = tmp_path / "cp1252.csv"
+    bad.write_bytes((HEADER + "\nP1,Zo\xeb,A,,2026/27\n").encode("cp1252"))
+    report = ConsentLog.validate(bad)
+    assert [str(p) for p in report.errors] == [
+        f"{bad}:2: not UTF-8 text (in Excel use Save As 'CSV UTF-8')"
+    ]
+    assert report.format().count("cp1252.csv") == 2  # the error and the verdict
+    missing = ConsentLog.validate(tmp_path / "nope.csv")
+    assert [str(p) for p in missing.errors] == [
+        f"{tmp_path / 'nope.csv'}: cannot read consent log: No such file or directory"
+    ]
+
+
+def test_unreadable_withdrawals_file_is_named_as_such(tmp_path: Path) -> None:
+    path = write(tmp_path, *good_rows())
+    withdrawals_path(path).write_bytes(b"pupil_id,withdrawn_on\nP1,\xff\n")
+    (problem,) = ConsentLog.validate(path).errors
+    assert problem.file.endswith("consent.withdrawals.csv") and problem.line == 2
+
+
+def test_year_summary_counts_withdrawals_from_the_withdrawals_file(tmp_path: Path) -> None:
+    path = write(tmp_path, *good_rows())
+    record_withdrawal(path, "P2", date(2026, 10, 5))
+    summary = ConsentLog.validate(path).summary
+    assert summary["withdrawals"] == 1
+    assert summary["by_year"]["2026/27"]["withdrawn"] == 2  # P2 (file) and P4 (column)
+    assert summary["by_year"]["2025/26"]["withdrawn"] == 0  # P3 not withdrawn; P2 not that year
+    record_withdrawal(path, "P3", date(2026, 3, 1))
+    assert ConsentLog.validate(path).summary["by_year"]["2025/26"]["withdrawn"] == 1
+
+
+def test_year_warning_when_the_log_has_no_rows_for_the_year(tmp_path: Path) -> None:
+    log = ConsentLog.load(write(tmp_path, *good_rows()))
+    assert log.year_warning(date(2026, 10, 1)) is None
+    assert log.year_warning(date(2026, 8, 31)) is None  # 2025/26 has P3
+    warning = log.year_warning(date(2027, 9, 1))
+    assert warning == (
+        f"{log.path}: no rows for academic year 2027/28 — every face will be blurred "
+        "(export this year's consent log)"
+    )
+    assert [r.pupil_id for r in log.rows_in_year(date(2026, 10, 1))] == ["P1", "P2", "P4"]

@@ -232,3 +232,20 @@ def test_plan_one_pseudonymous_folder_per_source_folder(tmp_path: Path) -> None:
     assert renamed is not None and renamed.parent == out / "folder-0003"
     assert re.fullmatch(r"photo-\d{4}\.jpg", renamed.name)
     assert plan[plain] == out / "sports" / "IMG_0.jpg"
+
+
+def test_warns_when_the_consent_log_has_no_rows_for_the_year(tmp_path: Path) -> None:
+    from datetime import date
+
+    from anonymiser import ConsentLog
+
+    csv = tmp_path / "consent.csv"
+    csv.write_text("pupil_id,first_name,last_name,academic_year\nP1,Ann,Able,2026/27\n")
+    log = ConsentLog.load(csv)
+    this_year = Anonymiser(Settings(on_date=date(2027, 8, 31)), log, face_detector=FakeFaces())
+    assert this_year.warnings() == []
+    next_year = Anonymiser(Settings(on_date=date(2027, 9, 1)), log, face_detector=FakeFaces())
+    assert next_year.warnings() == [
+        f"{csv}: no rows for academic year 2027/28 — every face will be blurred "
+        "(export this year's consent log)"
+    ]

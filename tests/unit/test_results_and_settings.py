@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -47,6 +48,23 @@ def test_settings_from_toml(tmp_path: Path) -> None:
     p.write_text("colour = 'red'\n")
     with pytest.raises(SettingsError, match="unknown setting"):
         Settings.from_toml(p)
+
+
+def test_settings_errors_name_the_toml_file(tmp_path: Path) -> None:
+    p = tmp_path / "site.toml"
+    p.write_text("[anonymiser]\npurpose = 'web'\n")
+    with pytest.raises(SettingsError) as info:
+        Settings.from_toml(p)
+    assert str(info.value) == (
+        f"{p}: setting purpose='web': choose one of social-media, website, marketing"
+    )
+    for bad in ("face_threshold = 'high'", "on_date = '01/09/2026'", "workers = '2'"):
+        p.write_text(f"[anonymiser]\n{bad}\n")
+        with pytest.raises(SettingsError, match=f"^{re.escape(str(p))}: invalid setting: "):
+            Settings.from_toml(p)
+    p.write_text("[anonymiser]\npurpose = 'website'\n")
+    with pytest.raises(SettingsError, match=r"^setting method='x'"):  # an override, not the file
+        Settings.from_toml(p, method="x")
 
 
 def test_academic_year_boundaries() -> None:

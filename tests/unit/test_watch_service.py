@@ -197,6 +197,9 @@ def test_invalid_consent_reload_keeps_running_on_default_deny(
             self.sha256 = sha
             self.path = consent_csv
 
+        def year_warning(self, on_date: Any) -> str | None:
+            return None
+
     def load(path: Path, on_date: Any = None) -> FakeLog:
         from anonymiser.errors import ConsentError
 
@@ -300,3 +303,45 @@ def test_names_with_a_pupils_name_are_replaced_like_blur_does(tmp_path: Path) ->
     loose = [f for f in ready if "/" not in f]
     assert len(loose) == 1 and re.fullmatch(r"photo-\d{4}\.jpg", loose[0])  # as `blur` names it
     w.close()
+
+
+def test_consent_log_without_this_years_rows_is_warned_once(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import logging
+    from datetime import date
+
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    logging.getLogger("anonymiser.watch").addHandler(handler)
+    try:
+        header = "pupil_id,first_name,last_name,academic_year,images_social_media"
+        consent_csv = tmp_path / "consent.csv"
+        consent_csv.write_text(f"{header}\nP1,Ann,Able,2026/27,yes\n")
+        root = tmp_path / "root"
+        settings = Settings(on_date=date(2027, 9, 2))  # September: last year's export only
+        w = make_watcher(root, consent_path=consent_csv, settings=settings)
+        drop(root, "a.jpg", b"a")
+        settle(w)
+        drop(root, "b.jpg", b"b")
+        settle(w)
+        year = [m for m in messages if "no rows for academic year 2027/28" in m]
+        assert year == [
+            f"{consent_csv}: no rows for academic year 2027/28 — every face will be blurred "
+            "(export this year's consent log)"
+        ]  # at start, not again per file
+        consent_csv.write_text(f"{header}\nP1,Ann,Able,2027/28,yes\n")  # the new export
+        drop(root, "c.jpg", b"c")
+        settle(w)
+        consent_csv.write_text(f"{header}\nP1,Ann,Able,2028/29,yes\n")  # a wrong export
+        drop(root, "d.jpg", b"d")
+        settle(w)
+        assert len([m for m in messages if "no rows for academic year 2027/28" in m]) == 2
+        w.close()
+    finally:
+        logging.getLogger("anonymiser.watch").removeHandler(handler)
