@@ -54,14 +54,21 @@ def _readable_consent(ctx: click.Context, param: click.Parameter, value: Any) ->
     return path
 
 
-def consent_option(func: F) -> F:
-    return click.option(
-        "--consent",
-        "consent_path",
-        type=click.Path(path_type=Path),
-        callback=_readable_consent,
-        help="Consent log CSV. Without it nobody is identified and every face is blurred.",
-    )(func)
+def consent_option(
+    func: F | None = None,
+    *,
+    help: str = "Consent log CSV. Without it nobody is identified and every face is blurred.",
+) -> Any:
+    def decorate(f: F) -> F:
+        return click.option(
+            "--consent",
+            "consent_path",
+            type=click.Path(path_type=Path),
+            callback=_readable_consent,
+            help=help,
+        )(f)
+
+    return decorate(func) if func is not None else decorate
 
 
 required_consent_option = click.option(
@@ -323,7 +330,8 @@ def watch(
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@consent_option
+@consent_option(help="Consent log CSV: its roster is what legible names and file names are checked "
+                "against (without it they are not checked).")  # fmt: skip
 @click.option(
     "--report",
     "report_path",
