@@ -1,9 +1,11 @@
-"""Durable, atomic small-file writes shared by the report, the review page and the watcher."""
+"""Durable, atomic small-file writes (report, review page, watcher) and the folder walk (blur,
+watcher)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from anonymiser.errors import MediaError
@@ -49,3 +51,27 @@ def write_text_atomic(
         fsync_dir(path.parent)
     except OSError as err:
         raise MediaError(f"{path}: cannot write {what}: {err.strerror or err}") from None
+
+
+def walk_folders(root: Path) -> Iterator[tuple[Path, list[os.DirEntry[str]] | OSError]]:
+    """Each folder under ``root`` (``root`` too) with its entries, or the error listing it.
+
+    Never enters hidden (dot) folders or symlinked ones (they could lead anywhere); the caller
+    decides what to do with the entries, including symlinks. Not sorted.
+    """
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as err:
+            yield folder, err
+            continue
+        for entry in entries:
+            try:
+                if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+            except OSError:
+                continue  # vanished
+        yield folder, entries

@@ -353,25 +353,20 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
 
 def _walk(root: Path) -> list[InputFile]:
     """Media files under ``root``, sorted by path; hidden names and symlinked folders skipped."""
+    from anonymiser.files import walk_folders
+
     found: list[InputFile] = []
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError as err:
-            error = f"{folder}: cannot read folder ({err.strerror or err})"
+    for folder, entries in walk_folders(root):
+        if isinstance(entries, OSError):
+            error = f"{folder}: cannot read folder ({entries.strerror or entries})"
             found.append(InputFile(folder, folder.relative_to(root), error))
             continue
         for entry in entries:
-            if entry.name.startswith("."):
-                continue
             path = folder / entry.name
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(path)
-                elif entry.is_file() and is_media(path):
+                if entry.name.startswith(".") or entry.is_dir(follow_symlinks=False):
+                    continue
+                if entry.is_file() and is_media(path):
                     found.append(InputFile(path, path.relative_to(root)))
             except OSError as err:
                 error = f"{path}: cannot read ({err.strerror or err})"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from anonymiser.files import walk_folders
 from anonymiser.watch.layout import ignored_path
 
 log = logging.getLogger("anonymiser.watch")
@@ -42,15 +43,10 @@ def walk(incoming: Path) -> tuple[list[Entry], list[Path]]:
     """
     files: list[Entry] = []
     links: list[Path] = []
-    stack = [incoming]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                items = list(it)
-        except OSError as err:
-            if err.errno != errno.ENOENT:
-                log.warning("%s: cannot list folder: %s", folder, err.strerror or err)
+    for folder, items in walk_folders(incoming):
+        if isinstance(items, OSError):
+            if items.errno != errno.ENOENT:
+                log.warning("%s: cannot list folder: %s", folder, items.strerror or items)
             continue
         for item in items:
             path = Path(item.path)
@@ -60,9 +56,6 @@ def walk(incoming: Path) -> tuple[list[Entry], list[Path]]:
                 continue  # vanished
             if stat.S_ISLNK(st.st_mode):
                 links.append(path)
-            elif stat.S_ISDIR(st.st_mode):
-                if not item.name.startswith("."):
-                    stack.append(path)
             elif stat.S_ISREG(st.st_mode):
                 rel = PurePosixPath(*path.relative_to(incoming).parts)
                 if not ignored_path(rel):

@@ -17,16 +17,6 @@ from anonymiser import ExitCode
 from anonymiser.cli import main
 from anonymiser.results import Box, Detection, Kind
 
-HEADER = "pupil_id,first_name,last_name,academic_year,images_social_media,biometric_matching"
-
-
-@pytest.fixture
-def csv_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("ANONYMISER_HOME", str(tmp_path / "home"))
-    path = tmp_path / "consent.csv"
-    path.write_text(f"{HEADER}\nP1,Ann,Able,2026/27,yes,no\n")
-    return path
-
 
 def _commands_taking_consent(tmp_path: Path, consent: str) -> dict[str, list[str]]:
     return {

@@ -5,20 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from anonymiser.cli import main
-
-HEADER = "pupil_id,first_name,last_name,academic_year,images_social_media,biometric_matching"
-
-
-@pytest.fixture
-def csv_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("ANONYMISER_HOME", str(tmp_path / "home"))
-    path = tmp_path / "consent.csv"
-    path.write_text(f"{HEADER}\nP1,Ann,Able,2026/27,yes,no\nP2,Ben,Bell,2026/27,no,no\n")
-    return path
+from tests.e2e.conftest import HEADER
 
 
 def test_validate_ok_and_invalid(csv_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from PIL import Image
 
 from anonymiser import Anonymiser, Settings, SettingsError, Status
+from anonymiser.consent import Pupil
 from anonymiser.pipeline import PlannedOutput, expand_inputs, plan_outputs
 from anonymiser.report import build_report
 from anonymiser.results import Box, Detection, Kind
@@ -95,18 +95,10 @@ def test_plan_refuses_output_inside_input(tmp_path: Path) -> None:
         plan_outputs([tmp_path / "in"], tmp_path / "in" / "safe")
 
 
-@dataclass(frozen=True)
-class _Pupil:
-    pupil_id: str
-    first_name: str
-    last_name: str
-    preferred_name: str
-
-
 def test_plan_renames_files_and_folders_with_pupil_names(tmp_path: Path) -> None:
     src = _jpeg(tmp_path / "in" / "Amelia Hughes" / "Amelia_Hughes_Y6.jpg")
     plain = _jpeg(tmp_path / "in" / "sports" / "IMG_0001.jpg")
-    pupils = [_Pupil("P1", "Amelia", "Hughes", "Amelia")]
+    pupils = [Pupil("P1", "Amelia", "Hughes", "Amelia")]
     plan = _outputs(plan_outputs([tmp_path / "in"], tmp_path / "out", pupils))
     out = plan[src].relative_to(tmp_path / "out")
     assert "amelia" not in str(out).lower() and "hughes" not in str(out).lower()
@@ -223,7 +215,7 @@ def test_plan_one_pseudonymous_folder_per_source_folder(tmp_path: Path) -> None:
     named = _jpeg(names / "Oliver Pemberton" / "Oliver Pemberton sports day.jpg")
     nested = _jpeg(names / "Amelia Hughes" / "Oliver Pemberton" / "IMG_0.jpg")
     plain = _jpeg(names / "sports" / "IMG_0.jpg")
-    pupils = [_Pupil("P1", "Oliver", "Pemberton", "Oliver"), _Pupil("P2", "Amelia", "Hughes", "")]
+    pupils = [Pupil("P1", "Oliver", "Pemberton", "Oliver"), Pupil("P2", "Amelia", "Hughes", "")]
     plan = _outputs(plan_outputs([names], out, pupils))
     # numbered per distinct source folder, in batch order ("Amelia Hughes/..." sorts first)
     assert plan[nested] == out / "folder-0001" / "folder-0002" / "IMG_0.jpg"

@@ -6,13 +6,13 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 import pytest
 
 from anonymiser import Action, Box, ImageResult, Kind, Reason, Region, Settings, Status
+from anonymiser.consent import Pupil
 from anonymiser.settings import TextMode
 from anonymiser.watch import Watcher, WatchOptions, format_status, status
 from anonymiser.watch.journal import Journal
@@ -256,7 +256,6 @@ def test_audit_journal_gets_no_pupil_names(tmp_path: Path) -> None:
     import sqlite3
 
     from anonymiser import audit
-    from anonymiser.consent import Pupil
 
     class NamedAnonymiser(FakeAnonymiser):
         def __init__(self, settings: Settings, consent: Any, previous: Any) -> None:
@@ -281,17 +280,9 @@ def test_audit_journal_gets_no_pupil_names(tmp_path: Path) -> None:
     assert record.output == str(root / "ready" / "Sports Day" / "photo-0001.jpg")
 
 
-@dataclass(frozen=True)
-class _Pupil:
-    pupil_id: str
-    first_name: str
-    last_name: str
-    preferred_name: str
-
-
 def test_names_with_a_pupils_name_are_replaced_like_blur_does(tmp_path: Path) -> None:
     w = make_watcher(tmp_path)
-    w._anon.pupils = [_Pupil("P1", "Oliver", "Pemberton", "Oliver")]
+    w._anon.pupils = [Pupil("P1", "Oliver", "Pemberton", "Oliver")]
     drop(tmp_path, "Oliver Pemberton/IMG 1.jpg", b"one")
     drop(tmp_path, "Oliver Pemberton/IMG 2.jpg", b"two")
     drop(tmp_path, "Oliver Pemberton Y6.jpg", b"three")
