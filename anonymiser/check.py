@@ -178,10 +178,10 @@ class Checker:
         self.consent = consent
         self.strict = strict
         self.confirm_score = float(settings.extra.get("check_confirm_score", CONFIRM_SCORE))
-        # The rule's thresholds were measured on single (unmirrored) passes: a detector shared
-        # with the pipeline is used without its mirrored passes (same model, same session).
-        if getattr(face_detector, "mirror", False):
-            face_detector = face_detector.without_mirror()
+        # The rule's thresholds were measured on single upright passes: a detector shared with
+        # the pipeline is used without its mirrored and turned passes (same model and session).
+        if hasattr(face_detector, "plain"):
+            face_detector = face_detector.plain()
         self._face_detector = face_detector
         self._text_detector = text_detector
         self._name_matcher = name_matcher
@@ -202,7 +202,7 @@ class Checker:
 
             s = self.settings
             self._face_detector = CenterFaceDetector(
-                s.detect_sizes, s.tile_size, os.cpu_count() or 1, mirror=False
+                s.detect_sizes, s.tile_size, os.cpu_count() or 1, mirror=False, rotated=False
             )
         return self._face_detector
 

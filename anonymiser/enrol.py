@@ -102,7 +102,8 @@ class _Models:
             from anonymiser.detect.faces import CenterFaceDetector
 
             s = self.settings
-            self._detector = CenterFaceDetector(s.detect_sizes, s.tile_size)
+            # References are portraits: upright passes only (turned ones add only clutter).
+            self._detector = CenterFaceDetector(s.detect_sizes, s.tile_size, rotated=False)
         return self._detector
 
     @property

@@ -95,7 +95,9 @@ class Anonymiser:
             from anonymiser.detect.faces import CenterFaceDetector
 
             s = self.settings
-            self._face_detector = CenterFaceDetector(s.detect_sizes, s.tile_size, self._threads)
+            self._face_detector = CenterFaceDetector(
+                s.detect_sizes, s.tile_size, self._threads, rotated=s.turned_faces
+            )
         return self._face_detector
 
     @property

@@ -69,6 +69,9 @@ class Settings:
     # Detection scales: the long side of the image is resized to each of these (0 = native).
     detect_sizes: tuple[int, ...] = (640, 1280, 2560)
     tile_size: int = 1024  # tiles for the finest scale
+    # Also look for faces turned 90/180/270 degrees (people lying down or upside down, photos
+    # stored sideways without an orientation tag): ~+35% detection time on a 12 MP photo.
+    turned_faces: bool = True
     # Face matching (dlib ResNet, euclidean distance on 128-D embeddings).
     match_threshold: float = 0.45
     match_margin: float = 0.08

@@ -25,6 +25,10 @@ EDGE_MIN_SCORE = 0.4
 EDGE_PAD = 0.12  # mirrored border for the edge-face passes, as a share of the long side
 NATIVE_THRESHOLD_DROP = 0.1  # score threshold offset for the native-resolution tiles of big photos
 SMALL_IMAGE = 1400  # long side up to which an image is upscaled 2x and also run mirrored
+ROTATED_SIZES = (640, 1280)  # long sides of the passes on the photo turned 90, 180 and 270 degrees
+ROTATED_MIN_SCORE = 0.4  # their floor: at 0.3 they added 0.8 false positives per WIDER photo
+VOTE_SCORE = 0.5  # faces this sure count in the orientation vote
+VOTE_MIN, VOTE_RATIO = 2, 1.5  # a turn wins with >= 2 sure faces and >= 1.5x those upright
 _OUTPUTS = ["537", "538", "539", "540"]
 
 
@@ -156,6 +160,27 @@ def _average_mirrored(outputs: list[np.ndarray], mirrored: list[np.ndarray]) -> 
     return [(heat + m_heat) / 2, (scale + m_scale) / 2, (offset + m_offset) / 2, marks]
 
 
+def _unrotate(xs: np.ndarray, ys: np.ndarray, k: int, w: int, h: int) -> tuple[np.ndarray, ...]:
+    """Points of ``np.rot90(image, k)`` (``w`` x ``h``: the turned image) back in ``image``."""
+    for _ in range(k % 4):
+        xs, ys = h - ys, xs
+        w, h = h, w
+    return xs, ys
+
+
+def _pass_threshold(p: _Pass, threshold: float) -> float:
+    """Large photos get no upscaled pass, and their smallest faces score lower at native size:
+    0.1 lower there finds 47/54 instead of 42/54 WIDER-hard faces in 12 MP mosaics."""
+    return threshold - NATIVE_THRESHOLD_DROP if p.scale == 1.0 and p.tile else threshold
+
+
+def _count_faces(found: list[np.ndarray]) -> int:
+    """How many distinct faces score at least ``VOTE_SCORE`` (boxes of several passes fused)."""
+    boxes = np.concatenate([np.empty((0, 5), np.float32), *found])
+    sure = boxes[boxes[:, 4] >= VOTE_SCORE]
+    return len(fuse(sure, np.zeros((len(sure), 10), np.float32))[0])
+
+
 def _nms(boxes: np.ndarray, iou: float) -> list[int]:
     if len(boxes) == 0:
         return []
@@ -227,8 +252,9 @@ def _add_edge_faces(
 class CenterFaceDetector:
     """CenterFace at several scales and in overlapping tiles.
 
-    ``mirror``: small images are also run mirrored (photos). Video frames (speed) and the
-    check's second look (its thresholds were measured without) turn it off.
+    ``mirror``: small images are also run mirrored (photos). ``rotated``: also look for faces
+    turned 90/180/270 degrees (photos). Video frames (speed), reference photos and the check
+    (its thresholds were measured on single upright passes) turn them off.
     """
 
     name = "centerface"
@@ -239,16 +265,18 @@ class CenterFaceDetector:
         tile: int = 1024,
         threads: int = 1,
         mirror: bool = True,
+        rotated: bool = True,
     ) -> None:
         self.sizes = tuple(sizes)
         self.tile = tile
         self.mirror = mirror
+        self.rotated = rotated
         self._session = _load_session(threads)
 
-    def without_mirror(self) -> CenterFaceDetector:
-        """The same detector (and model session) with the mirrored passes turned off."""
+    def plain(self) -> CenterFaceDetector:
+        """The same detector (and model session) without mirrored or turned passes."""
         twin = copy.copy(self)
-        twin.mirror = False
+        twin.mirror = twin.rotated = False
         return twin
 
     def _run(
@@ -299,32 +327,98 @@ class CenterFaceDetector:
             found.append(boxes[cut])
         return np.concatenate(found)
 
+    def _pass(
+        self, rgb: np.ndarray, p: _Pass, threshold: float, turn: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One pass over ``rgb`` resized by ``p.scale`` and turned ``turn`` x 90 degrees
+        anticlockwise; boxes and landmarks come back in ``rgb``'s pixels."""
+        height, width = rgb.shape[:2]
+        if p.scale == 1.0:
+            image = rgb
+        else:
+            size = (max(32, round(width * p.scale)), max(32, round(height * p.scale)))
+            interp = cv2.INTER_AREA if p.scale < 1 else cv2.INTER_LINEAR
+            image = cv2.resize(rgb, size, interpolation=interp)
+        if turn:
+            image = np.ascontiguousarray(np.rot90(image, turn))
+        ih, iw = image.shape[:2]
+        found_boxes: list[np.ndarray] = [np.empty((0, 5), np.float32)]
+        found_marks: list[np.ndarray] = [np.empty((0, 10), np.float32)]
+        for x, y, tw, th in _tiles(iw, ih, p.tile, overlap=p.tile // 6):
+            boxes, marks = self._run(image[y : y + th, x : x + tw], threshold, p.flip)
+            if len(boxes) == 0:
+                continue
+            boxes[:, [0, 2]] += x
+            boxes[:, [1, 3]] += y
+            marks[:, 0::2] += x
+            marks[:, 1::2] += y
+            if turn:
+                xs, ys = _unrotate(boxes[:, [0, 2]], boxes[:, [1, 3]], turn, iw, ih)
+                boxes[:, 0], boxes[:, 2] = xs.min(axis=1), xs.max(axis=1)
+                boxes[:, 1], boxes[:, 3] = ys.min(axis=1), ys.max(axis=1)
+                marks[:, 0::2], marks[:, 1::2] = _unrotate(
+                    marks[:, 0::2], marks[:, 1::2], turn, iw, ih
+                )
+            boxes[:, :4] /= p.scale
+            found_boxes.append(boxes)
+            found_marks.append(marks / p.scale)
+        return np.concatenate(found_boxes), np.concatenate(found_marks)
+
+    def _turned_faces(
+        self,
+        rgb: np.ndarray,
+        passes: list[_Pass],
+        upright: list[tuple[np.ndarray, np.ndarray]],
+        threshold: float,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Faces of people lying down or upside down, and of photos stored sideways.
+
+        CenterFace only knows upright faces (turned 90 degrees it found 36/43 dlib and 12/54
+        WIDER faces). Coarse passes run on the photo turned 90, 180 and 270 degrees; when a
+        turn finds more sure faces than upright (``upright``: the upright scores), the photo is
+        taken to be stored that way round and also gets the finest pass turned. The vote
+        compares like with like: sure faces of the passes at the scales both ran.
+        """
+        height, width = rgb.shape[:2]
+        long_side = max(width, height)
+        small = long_side <= SMALL_IMAGE
+        cap = 2.0 if small else 1.0
+        scales = sorted({min(cap, size / long_side) for size in ROTATED_SIZES})
+        coarse = [
+            _Pass(s, self.tile if long_side * s > self.tile * 1.25 else 0, small and self.mirror)
+            for s in scales
+        ]
+        shared = {p.scale for p in passes} & set(scales)
+        sure_upright = _count_faces(
+            [b for p, (b, _) in zip(passes, upright, strict=True) if p.scale in shared]
+        )
+        found, sure = [], []
+        for turn in (1, 2, 3):
+            turned = [self._pass(rgb, p, max(threshold, ROTATED_MIN_SCORE), turn) for p in coarse]
+            found += turned
+            sure.append(
+                _count_faces(
+                    [b for p, (b, _) in zip(coarse, turned, strict=True) if p.scale in shared]
+                )
+            )
+        best = int(np.argmax(sure))
+        log.debug("sure faces upright %d, turned 90/180/270 %s", sure_upright, sure)
+        # Stored sideways or upside down: the best turn clearly beats upright (measured: the
+        # right turn of a turned dev photo finds 2-31 sure faces; a wrong turn of an upright
+        # one at most 6 against 31, or 1 against 0).
+        if sure[best] >= max(VOTE_MIN, VOTE_RATIO * sure_upright):
+            fine = passes[-1]
+            found.append(self._pass(rgb, fine, _pass_threshold(fine, threshold), best + 1))
+        return found
+
     def detect(self, rgb: np.ndarray, threshold: float = 0.3) -> list[Detection]:
         height, width = rgb.shape[:2]
-        all_boxes, all_marks = [], []
-        for p in plan_passes(width, height, self.sizes, self.tile, self.mirror):
-            if p.scale == 1.0:
-                image = rgb
-            else:
-                size = (max(32, round(width * p.scale)), max(32, round(height * p.scale)))
-                interp = cv2.INTER_AREA if p.scale < 1 else cv2.INTER_LINEAR
-                image = cv2.resize(rgb, size, interpolation=interp)
-            ih, iw = image.shape[:2]
-            # Large photos get no upscaled pass, and their smallest faces score lower at native
-            # size: 0.1 lower there finds 47/54 instead of 42/54 WIDER-hard faces in 12 MP mosaics.
-            thr = threshold - NATIVE_THRESHOLD_DROP if p.scale == 1.0 and p.tile else threshold
-            for x, y, tw, th in _tiles(iw, ih, p.tile, overlap=p.tile // 6):
-                boxes, marks = self._run(image[y : y + th, x : x + tw], thr, p.flip)
-                if len(boxes) == 0:
-                    continue
-                boxes[:, [0, 2]] += x
-                boxes[:, [1, 3]] += y
-                marks[:, 0::2] += x
-                marks[:, 1::2] += y
-                boxes[:, :4] /= p.scale
-                marks /= p.scale
-                all_boxes.append(boxes)
-                all_marks.append(marks)
+        passes = plan_passes(width, height, self.sizes, self.tile, self.mirror)
+        found = [self._pass(rgb, p, _pass_threshold(p, threshold)) for p in passes]
+        if self.rotated:
+            found += self._turned_faces(rgb, passes, list(found), threshold)
+        all_boxes = [b for b, _ in found if len(b)]
+        all_marks = [m for b, m in found if len(b)]
         # Real edge-cut faces score 0.46-0.92 in the mirrored passes; dark frame edges and hands
         # at the border score 0.2-0.33 there, so the edge passes keep a floor of their own.
         edge_thr = max(threshold, EDGE_MIN_SCORE)

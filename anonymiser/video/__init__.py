@@ -88,7 +88,9 @@ def video_detector(anon: Anonymiser) -> FaceDetector:
     if anon not in _detectors:
         from anonymiser.detect.faces import CenterFaceDetector
 
-        _detectors[anon] = CenterFaceDetector(VIDEO_SIZES, VIDEO_TILE, anon.threads, mirror=False)
+        _detectors[anon] = CenterFaceDetector(
+            VIDEO_SIZES, VIDEO_TILE, anon.threads, mirror=False, rotated=False
+        )
     return _detectors[anon]
 
 

@@ -296,5 +296,7 @@ def test_a_detector_shared_with_the_pipeline_is_used_without_mirroring(settings:
     shared = CenterFaceDetector(threads=1)
     checker = Checker(settings, face_detector=shared, text_detector=None)
     assert shared.mirror and not checker.face_detector.mirror
+    assert shared.rotated and not checker.face_detector.rotated
     assert checker.face_detector._session is shared._session
     assert not Checker(settings).face_detector.mirror
+    assert not Checker(settings).face_detector.rotated

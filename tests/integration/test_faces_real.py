@@ -89,3 +89,22 @@ def test_mirroring_small_photos_loses_no_face(face_detector, face_boxes) -> None
         for box in boxes:
             truth = Box(*box)
             assert _covered(truth, with_mirror) or not _covered(truth, without), (name, box)
+
+
+@pytest.mark.parametrize("turn", [1, 2, 3])
+def test_faces_turned_on_their_side_or_upside_down_are_found(face_boxes, turn: int) -> None:
+    """People lying down or upside down, and photos stored sideways without an orientation
+    tag: CenterFace only knows upright faces; the turned passes find these."""
+    from anonymiser.detect.faces import CenterFaceDetector
+
+    detector = CenterFaceDetector(threads=2)
+    for name in ("2008_007676.jpg", "wider_29_Students_Schoolkids_146.jpg"):
+        rgb = load_rgb(DATA / "faces" / name)
+        height, width = rgb.shape[:2]
+        found = [d.box for d in detector.detect(np.ascontiguousarray(np.rot90(rgb, turn)), 0.3)]
+        for x, y, w, h in face_boxes[name]:
+            for _ in range(turn):  # the truth box, turned with the photo
+                x, y, w, h = y, width - x - w, h, w
+                width, height = height, width
+            assert _covered(Box(x, y, w, h), found), (name, turn * 90, (x, y, w, h))
+            width, height = rgb.shape[1], rgb.shape[0]

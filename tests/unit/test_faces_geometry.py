@@ -77,3 +77,15 @@ def test_mirrored_maps_are_flipped_back_and_the_x_offset_negated() -> None:
     boxes, _ = _decode(out, 0.5)
     plain, _ = _decode([heat, scale, offset, marks], 0.5)
     assert len(boxes) == 1 and np.allclose(boxes, plain)
+
+
+def test_points_of_a_turned_image_map_back() -> None:
+    from anonymiser.detect.faces import _unrotate
+
+    image = np.zeros((30, 50))
+    image[5, 40] = 1  # x 40, y 5
+    for turn in range(4):
+        turned = np.rot90(image, turn)
+        (y, x), (h, w) = np.argwhere(turned)[0], turned.shape
+        xs, ys = _unrotate(np.array([x + 0.5]), np.array([y + 0.5]), turn, w, h)
+        assert (float(xs[0]), float(ys[0])) == (40.5, 5.5), turn
