@@ -174,6 +174,13 @@ def _pass_threshold(p: _Pass, threshold: float) -> float:
     return threshold - NATIVE_THRESHOLD_DROP if p.scale == 1.0 and p.tile else threshold
 
 
+def _fused(found: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes and landmarks of several passes, fused."""
+    boxes = np.concatenate([np.empty((0, 5), np.float32), *(b for b, _ in found)])
+    marks = np.concatenate([np.empty((0, 10), np.float32), *(m for _, m in found)])
+    return fuse(boxes, marks)
+
+
 def _count_faces(found: list[np.ndarray]) -> int:
     """How many distinct faces score at least ``VOTE_SCORE`` (boxes of several passes fused)."""
     boxes = np.concatenate([np.empty((0, 5), np.float32), *found])
@@ -234,9 +241,15 @@ def _add_edge_faces(
     edge = edge.copy()
     edge[:, [0, 2]] = edge[:, [0, 2]].clip(0, width)
     edge[:, [1, 3]] = edge[:, [1, 3]].clip(0, height)
-    edge, edge_marks = fuse(edge, np.zeros((len(edge), 10), np.float32))
+    return _add_new_faces(main, marks, *fuse(edge, np.zeros((len(edge), 10), np.float32)))
+
+
+def _add_new_faces(
+    main: np.ndarray, marks: np.ndarray, new: np.ndarray, new_marks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``main`` plus the ``new`` boxes that do not overlap a ``main`` box by 30% of their area."""
     keep = []
-    for i, b in enumerate(edge):
+    for i, b in enumerate(new):
         area = max(1e-9, float((b[2] - b[0]) * (b[3] - b[1])))
         if len(main):
             iw = np.clip(np.minimum(b[2], main[:, 2]) - np.maximum(b[0], main[:, 0]), 0, None)
@@ -244,8 +257,8 @@ def _add_edge_faces(
             if float((iw * ih).max()) >= 0.3 * area:
                 continue
         keep.append(i)
-    return np.concatenate([main.reshape(-1, 5), edge[keep]]), np.concatenate(
-        [marks.reshape(-1, 10), edge_marks[keep]]
+    return np.concatenate([main.reshape(-1, 5), new[keep]]), np.concatenate(
+        [marks.reshape(-1, 10), new_marks[keep]]
     )
 
 
@@ -370,7 +383,7 @@ class CenterFaceDetector:
         passes: list[_Pass],
         upright: list[tuple[np.ndarray, np.ndarray]],
         threshold: float,
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    ) -> tuple[dict[int, list[tuple[np.ndarray, np.ndarray]]], int]:
         """Faces of people lying down or upside down, and of photos stored sideways.
 
         CenterFace only knows upright faces (turned 90 degrees it found 36/43 dlib and 12/54
@@ -378,6 +391,7 @@ class CenterFaceDetector:
         turn finds more sure faces than upright (``upright``: the upright scores), the photo is
         taken to be stored that way round and also gets the finest pass turned. The vote
         compares like with like: sure faces of the passes at the scales both ran.
+        Returns each turn's passes, and the turn that won the vote (0: upright).
         """
         height, width = rgb.shape[:2]
         long_side = max(width, height)
@@ -392,10 +406,11 @@ class CenterFaceDetector:
         sure_upright = _count_faces(
             [b for p, (b, _) in zip(passes, upright, strict=True) if p.scale in shared]
         )
-        found, sure = [], []
+        found: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        sure = []
         for turn in (1, 2, 3):
             turned = [self._pass(rgb, p, max(threshold, ROTATED_MIN_SCORE), turn) for p in coarse]
-            found += turned
+            found[turn] = turned
             sure.append(
                 _count_faces(
                     [b for p, (b, _) in zip(coarse, turned, strict=True) if p.scale in shared]
@@ -406,30 +421,34 @@ class CenterFaceDetector:
         # Stored sideways or upside down: the best turn clearly beats upright (measured: the
         # right turn of a turned dev photo finds 2-31 sure faces; a wrong turn of an upright
         # one at most 6 against 31, or 1 against 0).
-        if sure[best] >= max(VOTE_MIN, VOTE_RATIO * sure_upright):
-            fine = passes[-1]
-            found.append(self._pass(rgb, fine, _pass_threshold(fine, threshold), best + 1))
-        return found
+        if sure[best] < max(VOTE_MIN, VOTE_RATIO * sure_upright):
+            return found, 0
+        fine = passes[-1]
+        found[best + 1].append(self._pass(rgb, fine, _pass_threshold(fine, threshold), best + 1))
+        return found, best + 1
 
     def detect(self, rgb: np.ndarray, threshold: float = 0.3) -> list[Detection]:
         height, width = rgb.shape[:2]
         passes = plan_passes(width, height, self.sizes, self.tile, self.mirror)
-        found = [self._pass(rgb, p, _pass_threshold(p, threshold)) for p in passes]
+        found = {0: [self._pass(rgb, p, _pass_threshold(p, threshold)) for p in passes]}
+        winner = 0
         if self.rotated:
-            found += self._turned_faces(rgb, passes, list(found), threshold)
-        all_boxes = [b for b, _ in found if len(b)]
-        all_marks = [m for b, m in found if len(b)]
+            turned, winner = self._turned_faces(rgb, passes, found[0], threshold)
+            found.update(turned)
+        # The photo's way up (upright unless a turn won the vote) gives the boxes; the other
+        # turns only add faces it did not find (their boxes of its faces are worse: a turned
+        # pass's box of an upright face once cost a consenting pupil his match).
+        boxes, marks = _fused(found[winner])
+        for turn, passes_found in found.items():
+            if turn != winner:
+                boxes, marks = _add_new_faces(boxes, marks, *_fused(passes_found))
         # Real edge-cut faces score 0.46-0.92 in the mirrored passes; dark frame edges and hands
         # at the border score 0.2-0.33 there, so the edge passes keep a floor of their own.
         edge_thr = max(threshold, EDGE_MIN_SCORE)
-        edge = self._edge_faces(rgb, edge_thr) if EDGE_PAD else np.empty((0, 5), np.float32)
-        if not all_boxes and len(edge) == 0:
-            return []
-        if all_boxes:
-            boxes, marks = fuse(np.concatenate(all_boxes), np.concatenate(all_marks))
-        else:
-            boxes, marks = np.empty((0, 5), np.float32), np.empty((0, 10), np.float32)
-        boxes, marks = _add_edge_faces(boxes, marks, edge, width, height)
+        if EDGE_PAD:
+            boxes, marks = _add_edge_faces(
+                boxes, marks, self._edge_faces(rgb, edge_thr), width, height
+            )
         out = []
         for b, m in zip(boxes, marks, strict=True):
             # CenterFace boxes are ~10% tighter than WIDER's forehead-to-chin boxes.

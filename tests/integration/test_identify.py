@@ -77,6 +77,20 @@ def test_consenting_pupil_kept_others_blurred(
     assert review is False
 
 
+def test_consenting_pupil_kept_in_a_busy_photo(school: tuple[Path, Settings]) -> None:
+    """samples/certificate-day.jpg: Obama among signs and another face. A turned pass once gave
+    his face a worse box than the upright one and cost him his match (blurred, not kept). Runs before the withdrawal test of this module."""
+    from anonymiser.pipeline import Anonymiser
+
+    root, settings = school
+    rgb = load_image(
+        Path(__file__).parents[2] / "samples" / "certificate-day.jpg", max_pixels=10**8
+    ).rgb
+    regions, _ = Anonymiser(settings, ConsentLog.load(root / "consent.csv")).analyse(rgb)
+    kept = [r.pupil_id for r in regions if r.kind.value == "face" and r.action is Action.KEPT]
+    assert kept == ["P1"]
+
+
 def test_small_faces_are_not_matched(school: tuple[Path, Settings], group: np.ndarray) -> None:
     import cv2
 
