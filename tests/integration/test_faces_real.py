@@ -108,3 +108,18 @@ def test_faces_turned_on_their_side_or_upside_down_are_found(face_boxes, turn: i
                 width, height = height, width
             assert _covered(Box(x, y, w, h), found), (name, turn * 90, (x, y, w, h))
             width, height = rgb.shape[1], rgb.shape[0]
+
+
+def test_a_group_photo_stored_sideways_is_blurred_whole() -> None:
+    """samples/solvay-1927.jpg turned on its side (a photo without its orientation tag): the
+    orientation vote runs the fine pass turned; upright-only found 3 of the 29 faces."""
+    from anonymiser.detect.faces import CenterFaceDetector
+
+    detector = CenterFaceDetector(threads=2)
+    rgb = load_rgb(DATA.parent.parent / "samples" / "solvay-1927.jpg")
+    upright = [d.box for d in detector.detect(rgb, 0.3)]
+    sideways = [d.box for d in detector.detect(np.ascontiguousarray(np.rot90(rgb, 1)), 0.3)]
+    assert len(upright) >= 29
+    for b in upright:  # each upright face, turned with the photo, is covered sideways
+        turned = Box(b.y, rgb.shape[1] - b.x - b.w, b.h, b.w)
+        assert _covered(turned, sideways), b
