@@ -130,11 +130,11 @@ def second_look(detector: Any, rgb: np.ndarray, box: Box) -> float:
         round(side / 2 - box.w * k / 2), round(side / 2 - box.h * k / 2),
         max(1, round(box.w * k)), max(1, round(box.h * k)),
     )  # fmt: skip
-    scores = [d.score for d in detector.detect(crop, ZOOM_THRESHOLD) if _near(d.box, inner)]
+    scores = [d.score for d in detector.detect(crop, ZOOM_THRESHOLD) if near(d.box, inner)]
     return max(scores, default=0.0)
 
 
-def _near(a: Box, b: Box) -> bool:
+def near(a: Box, b: Box) -> bool:
     """One box's centre in the other, or IoU >= 0.3."""
     (ax, ay), (bx, by) = a.centre, b.centre
     return (

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from anonymiser import Settings, media  # noqa: E402
-from anonymiser.check import Checker, face_detail  # noqa: E402
+from anonymiser.check import Checker, face_detail, near  # noqa: E402
 from anonymiser.pipeline import Anonymiser  # noqa: E402
 from anonymiser.redact import redaction_area  # noqa: E402
 from anonymiser.results import Box, Kind, Status  # noqa: E402
@@ -77,15 +77,6 @@ def photos() -> list[tuple[Path, list[Box] | None]]:
             seen.add(digest)
             unique.append((path, boxes))
     return unique
-
-
-def near(a: Box, b: Box) -> bool:
-    (ax, ay), (bx, by) = a.centre, b.centre
-    return (
-        a.iou(b) >= 0.3
-        or (b.x <= ax <= b.x2 and b.y <= ay <= b.y2)
-        or (a.x <= bx <= a.x2 and a.y <= by <= a.y2)
-    )
 
 
 def judge(checker: Checker, rgb: np.ndarray) -> list[dict[str, Any]]:
