@@ -472,6 +472,7 @@ __all__ = [
     "Finding",
     "check_paths",
     "kept_from_report",
+    "near",
     "review_folder",
     "second_look",
     "verify_batch",
