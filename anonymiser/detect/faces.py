@@ -101,9 +101,23 @@ def plan_passes(
         # A pass within 2x of the finest one adds little the finest does not find (checked
         # on the 12 MP mosaics of benchmarks/accuracy.py) and costs ~25% of the time.
         if scale < 0.95 and scale * 2 <= fine:
-            passes.append(_Pass(scale, tile if size > tile * 1.25 else 0, flip))
-    passes.append(_Pass(fine, tile if long_side * fine > tile * 1.25 else 0, flip))
+            passes.append(_Pass(scale, _tiling(size, tile), flip))
+    passes.append(_Pass(fine, _tiling(long_side * fine, tile), flip))
     return passes
+
+
+def _tiling(side: float, tile: int) -> int:
+    """The tile size for a pass whose resized long side is ``side``; 0: one piece."""
+    return tile if side > tile * 1.25 else 0
+
+
+def _resized(rgb: np.ndarray, scale: float) -> np.ndarray:
+    """``rgb`` resized by ``scale`` (itself at 1.0), at least 32 px each way."""
+    if scale == 1.0:
+        return rgb
+    height, width = rgb.shape[:2]
+    size = (max(32, round(width * scale)), max(32, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
@@ -323,9 +337,7 @@ class CenterFaceDetector:
             scales.add(2.0)
         found = [np.empty((0, 5), np.float32)]
         for scale in sorted(scales):
-            size = (max(32, round(width * scale)), max(32, round(height * scale)))
-            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            image = rgb if scale == 1.0 else cv2.resize(rgb, size, interpolation=interp)
+            image = _resized(rgb, scale)
             pad = round(EDGE_PAD * max(image.shape[:2]))
             boxes, _ = self._run(
                 cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT), threshold
@@ -345,13 +357,7 @@ class CenterFaceDetector:
     ) -> tuple[np.ndarray, np.ndarray]:
         """One pass over ``rgb`` resized by ``p.scale`` and turned ``turn`` x 90 degrees
         anticlockwise; boxes and landmarks come back in ``rgb``'s pixels."""
-        height, width = rgb.shape[:2]
-        if p.scale == 1.0:
-            image = rgb
-        else:
-            size = (max(32, round(width * p.scale)), max(32, round(height * p.scale)))
-            interp = cv2.INTER_AREA if p.scale < 1 else cv2.INTER_LINEAR
-            image = cv2.resize(rgb, size, interpolation=interp)
+        image = _resized(rgb, p.scale)
         if turn:
             image = np.ascontiguousarray(np.rot90(image, turn))
         ih, iw = image.shape[:2]
@@ -388,7 +394,7 @@ class CenterFaceDetector:
 
         CenterFace only knows upright faces (turned 90 degrees it found 36/43 dlib and 12/54
         WIDER faces). Coarse passes run on the photo turned 90, 180 and 270 degrees; when a
-        turn finds more sure faces than upright (``upright``: the upright scores), the photo is
+        turn finds more sure faces than upright (``upright``: the upright passes' results), the photo is
         taken to be stored that way round and also gets the finest pass turned. The vote
         compares like with like: sure faces of the passes at the scales both ran.
         Returns each turn's passes, and the turn that won the vote (0: upright).
@@ -399,8 +405,7 @@ class CenterFaceDetector:
         cap = 2.0 if small else 1.0
         scales = sorted({min(cap, size / long_side) for size in ROTATED_SIZES})
         coarse = [
-            _Pass(s, self.tile if long_side * s > self.tile * 1.25 else 0, small and self.mirror)
-            for s in scales
+            _Pass(s, _tiling(long_side * s, self.tile), small and self.mirror) for s in scales
         ]
         shared = {p.scale for p in passes} & set(scales)
         sure_upright = _count_faces(
