@@ -23,6 +23,7 @@ import numpy as np
 from anonymiser import media
 from anonymiser.decide import decide
 from anonymiser.errors import AnonymiserError, SettingsError
+from anonymiser.files import walk_folders
 from anonymiser.redact import redact
 from anonymiser.results import (
     BatchResult,
@@ -355,8 +356,6 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
 
 def _walk(root: Path) -> list[InputFile]:
     """Media files under ``root``, sorted by path; hidden names and symlinked folders skipped."""
-    from anonymiser.files import walk_folders
-
     found: list[InputFile] = []
     for folder, entries in walk_folders(root):
         if isinstance(entries, OSError):
