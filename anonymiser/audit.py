@@ -36,6 +36,7 @@ from anonymiser.results import Action, BatchResult, ImageResult, Kind
 from anonymiser.settings import Settings, default_store
 
 if TYPE_CHECKING:
+    from anonymiser.consent import ConsentLog, Pupil
     from anonymiser.identify.names import PupilName, RosterNameMatcher
 
 JOURNAL_NAME = "audit.sqlite"
@@ -172,12 +173,7 @@ def _now() -> str:
 
 
 def _settings_json(settings: Settings) -> str:
-    data = {}
-    for f in dataclasses.fields(settings):
-        if f.name == "extra":
-            continue
-        data[f.name] = getattr(settings, f.name)
-    return json.dumps(data, default=str, sort_keys=True)
+    return json.dumps(dataclasses.asdict(settings), default=str, sort_keys=True)
 
 
 def _abs(path: str | None) -> str | None:
@@ -193,18 +189,15 @@ def _hider(pupils: Sequence[PupilName] | RosterNameMatcher) -> NameHider:
     return NameHider(RosterNameMatcher(pupils) if pupils else None)
 
 
-def _roster_of(consent: Any, settings: Settings) -> list[Any]:
+def _roster_of(consent: ConsentLog | None, settings: Settings) -> list[Pupil]:
     """Every name on the consent log (all years), or none if it has no roster."""
-    roster = getattr(consent, "roster", None)
-    if roster is None:
-        return []
-    return list(roster(settings.consent_date))
+    return list(consent.roster(settings.consent_date)) if consent is not None else []
 
 
 def start_run(
     con: sqlite3.Connection,
     settings: Settings,
-    consent: Any = None,
+    consent: ConsentLog | None = None,
     *,
     pupils: Sequence[PupilName] | RosterNameMatcher = (),
 ) -> int:
@@ -212,8 +205,8 @@ def start_run(
 
     A part of the consent log's path that carries one of ``pupils``' names is hidden.
     """
-    consent_path = getattr(consent, "path", None)
-    consent_sha = getattr(consent, "sha256", None)
+    consent_path = consent.path if consent is not None else None
+    consent_sha = consent.sha256 if consent is not None else None
     cur = con.execute(
         "INSERT INTO runs (time, tool, settings, consent_path, consent_sha256, consent_date) "
         "VALUES (?, ?, ?, ?, ?, ?)",
@@ -289,7 +282,7 @@ def record_image(
 def record_batch(
     batch: BatchResult,
     settings: Settings,
-    consent: Any = None,
+    consent: ConsentLog | None = None,
     path: str | Path | None = None,
     *,
     pupils: Sequence[PupilName] | None = None,

@@ -36,29 +36,30 @@ wall left). ``--strict`` catches all 193 regions, with 23 false findings on the 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from anonymiser import report
+from anonymiser.consent import ConsentLog
+from anonymiser.detect import FaceDetector, TextDetector
+from anonymiser.detect.faces import CenterFaceDetector
 from anonymiser.errors import AnonymiserError, MediaError
 from anonymiser.files import write_text_atomic
+from anonymiser.identify import NameMatcher
 from anonymiser.inputs import carries_name, expand_inputs, is_video, name_parts
-from anonymiser.results import Action, BatchResult, Box, ImageResult, Kind, Status
-
-if TYPE_CHECKING:
-    from anonymiser.pipeline import Anonymiser
-    from anonymiser.settings import Settings
+from anonymiser.results import Action, BatchResult, Box, Detection, ImageResult, Kind, Status
+from anonymiser.settings import CheckSettings, Settings
 
 log = logging.getLogger(__name__)
 
-CONFIRM_SCORE = 0.4  # second look (zoomed crop) at least this sure: a face
+CONFIRM_SCORE = CheckSettings().confirm_score  # second look (zoomed crop) this sure: a face
 TOGETHER_SCORE = 0.7  # score + second look at least this, and sharp: a face
 FACE_SHARP_DETAIL = 30.0  # mean |Laplacian| of the box centre at <= 32 px
 FACE_FIRM_SCORE = 0.4  # a detection at least this sure and FACE_FIRM_DETAIL sharp: a face
@@ -69,7 +70,15 @@ ZOOM_CONTEXT = 2.0  # second look: crop side / face's long side
 ZOOM_THRESHOLD = 0.05  # second look: detector threshold (its best score near the face is used)
 KEPT_IOU = 0.3  # a detection overlapping a kept face this much is that face
 
-FINDING_KINDS = ("face", "name-text", "metadata", "file-name", "unreadable")
+
+class FindingKind(StrEnum):
+    """What ``check`` found; the values are printed: keep them stable."""
+
+    FACE = "face"
+    NAME_TEXT = "name-text"
+    METADATA = "metadata"
+    FILE_NAME = "file-name"
+    UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +86,7 @@ class Finding:
     """Something identifying left in an output. ``detail`` never holds a name, only pupil ids."""
 
     path: str
-    kind: str  # one of FINDING_KINDS
+    kind: FindingKind
     detail: str
     box: Box | None = None
 
@@ -106,7 +115,7 @@ def face_detail(rgb: np.ndarray, box: Box) -> float:
     return float(np.mean(np.abs(cv2.Laplacian(grey, cv2.CV_32F, ksize=3))))
 
 
-def second_look(detector: Any, rgb: np.ndarray, box: Box) -> float:
+def second_look(detector: FaceDetector, rgb: np.ndarray, box: Box) -> float:
     """The detector's score for ``box`` when zoomed: a square crop with as much context again
     around the box (mirrored past the image edge), resized so the box is ``ZOOM_FACE_PX``; the
     best score of a detection there that overlaps the box (0 when none)."""
@@ -137,17 +146,13 @@ def second_look(detector: Any, rgb: np.ndarray, box: Box) -> float:
 
 def near(a: Box, b: Box) -> bool:
     """One box's centre in the other, or IoU >= 0.3."""
-    (ax, ay), (bx, by) = a.centre, b.centre
-    return (
-        a.iou(b) >= 0.3
-        or (b.x <= ax <= b.x2 and b.y <= ay <= b.y2)
-        or (a.x <= bx <= a.x2 and a.y <= by <= a.y2)
-    )
+    return a.iou(b) >= 0.3 or b.contains(*a.centre) or a.contains(*b.centre)
 
 
 def _is_kept(box: Box, kept: Sequence[Box]) -> bool:
-    cx, cy = box.centre
-    return any(box.iou(k) >= KEPT_IOU or (k.x <= cx <= k.x2 and k.y <= cy <= k.y2) for k in kept)
+    """``box`` is a face the report kept: it overlaps one by ``KEPT_IOU`` or its centre lies
+    in one (one-sided, unlike ``near``: a large detection around a kept face is not that face)."""
+    return any(box.iou(k) >= KEPT_IOU or k.contains(*box.centre) for k in kept)
 
 
 class Checker:
@@ -156,8 +161,8 @@ class Checker:
     Parameters
     ----------
     settings:
-        ``check_threshold`` sets the face detection threshold; ``extra["check_confirm_score"]``
-        overrides ``CONFIRM_SCORE``.
+        ``check_threshold`` sets the face detection threshold; ``check.confirm_score`` the
+        second look's (``CONFIRM_SCORE`` by default).
     consent:
         The consent log: its roster is what names are matched against. Without one, name and
         file-name checks are skipped (with a warning).
@@ -168,20 +173,20 @@ class Checker:
     def __init__(
         self,
         settings: Settings,
-        consent: Any = None,
+        consent: ConsentLog | None = None,
         *,
         strict: bool = False,
-        face_detector: Any = None,
-        text_detector: Any = None,
-        name_matcher: Any = None,
+        face_detector: FaceDetector | None = None,
+        text_detector: TextDetector | None = None,
+        name_matcher: NameMatcher | None = None,
     ) -> None:
         self.settings = settings
         self.consent = consent
         self.strict = strict
-        self.confirm_score = float(settings.extra.get("check_confirm_score", CONFIRM_SCORE))
+        self.confirm_score = settings.check.confirm_score
         # The rule's thresholds were measured on single upright passes: a detector shared with
         # the pipeline is used without its mirrored and turned passes (same model and session).
-        if hasattr(face_detector, "plain"):
+        if isinstance(face_detector, CenterFaceDetector):
             face_detector = face_detector.plain()
         self._face_detector = face_detector
         self._text_detector = text_detector
@@ -198,18 +203,16 @@ class Checker:
 
     # -- engines --------------------------------------------------------------------------------
     @property
-    def face_detector(self) -> Any:
+    def face_detector(self) -> FaceDetector:
         if self._face_detector is None:
-            from anonymiser.detect.faces import CenterFaceDetector
+            from anonymiser.detect.factory import DetectorUse, face_detector
 
-            s = self.settings
-            self._face_detector = CenterFaceDetector(
-                s.detect_sizes, s.tile_size, os.cpu_count() or 1, mirror=False, rotated=False
-            )
+            threads = os.cpu_count() or 1
+            self._face_detector = face_detector(self.settings, DetectorUse.CHECK, threads)
         return self._face_detector
 
     @property
-    def name_matcher(self) -> Any:
+    def name_matcher(self) -> NameMatcher | None:
         if not self._names_tried:
             self._names_tried = True
             if self.consent is None:
@@ -227,7 +230,7 @@ class Checker:
         return self._name_matcher
 
     @property
-    def text_detector(self) -> Any:
+    def text_detector(self) -> TextDetector | None:
         if self._text_detector is None and self.name_matcher is not None:
             from anonymiser.detect.text import RapidOcrDetector
 
@@ -243,7 +246,11 @@ class Checker:
         for part in name_parts(rel or Path(path.name)):
             if carries_name(part, matcher):
                 return [
-                    Finding(str(path), "file-name", "a roster name is in the file or folder name")
+                    Finding(
+                        str(path),
+                        FindingKind.FILE_NAME,
+                        "a roster name is in the file or folder name",
+                    )
                 ]
         return []
 
@@ -253,12 +260,13 @@ class Checker:
         try:
             kinds = media.scan_metadata(path)
         except AnonymiserError as err:
-            return [Finding(str(path), "unreadable", str(err))]
+            return [Finding(str(path), FindingKind.UNREADABLE, str(err))]
         return [
-            Finding(str(path), "metadata", f"{kind} metadata left in the file") for kind in kinds
+            Finding(str(path), FindingKind.METADATA, f"{kind} metadata left in the file")
+            for kind in kinds
         ]
 
-    def face_evidence(self, rgb: np.ndarray, det: Any) -> tuple[bool, bool, str]:
+    def face_evidence(self, rgb: np.ndarray, det: Detection) -> tuple[bool, bool, str]:
         """(is a face by the default rule, is a face by the strict rule, description)."""
         score = det.score
         detail = face_detail(rgb, det.box)
@@ -280,9 +288,9 @@ class Checker:
                 continue
             face, strict, what = self.face_evidence(rgb, det)
             if face or (strict and self.strict):
-                found.append(Finding(str(path), "face", what, det.box))
+                found.append(Finding(str(path), FindingKind.FACE, what, det.box))
             elif strict:
-                self.possible.append(Finding(str(path), "face", what, det.box))
+                self.possible.append(Finding(str(path), FindingKind.FACE, what, det.box))
                 log.info("%s: possible face, not confirmed: %s at %s", path, what, det.box)
         return found
 
@@ -297,7 +305,9 @@ class Checker:
             if match.is_name:
                 who = f"pupil {match.pupil_id}" if match.pupil_id else "more than one pupil"
                 found.append(
-                    Finding(str(path), "name-text", f"legible roster name ({who})", line.box)
+                    Finding(
+                        str(path), FindingKind.NAME_TEXT, f"legible roster name ({who})", line.box
+                    )
                 )
         return found
 
@@ -309,7 +319,7 @@ class Checker:
 
         path = Path(path)
         findings = self.check_name(path, rel) + self.check_metadata(path)
-        if any(f.kind == "unreadable" for f in findings):
+        if any(f.kind is FindingKind.UNREADABLE for f in findings):
             return findings
         if is_video(path):
             self.warn(f"{path}: video frames are not re-checked; only its name and metadata")
@@ -317,7 +327,7 @@ class Checker:
         try:
             rgb = media.load_image(path, max_pixels=self.settings.max_pixels).rgb
         except MediaError as err:
-            return [*findings, Finding(str(path), "unreadable", str(err))]
+            return [*findings, Finding(str(path), FindingKind.UNREADABLE, str(err))]
         return findings + self.check_faces(path, rgb, kept) + self.check_text(path, rgb)
 
 
@@ -328,30 +338,21 @@ def _key(path: str | Path) -> str:
 def kept_from_report(report_path: str | Path) -> dict[str, list[Box]]:
     """Boxes of faces kept with consent, per output, from a report JSON (keys: resolved paths)."""
     p = Path(report_path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-        kept: dict[str, list[Box]] = {}
-        for image in data.get("images", []):
-            output = image.get("output")
-            if not output:
-                continue
-            boxes = [
-                Box(*map(int, r["box"]))
-                for r in image.get("regions", [])
-                if r.get("kind") == Kind.FACE and r.get("action") == Action.KEPT
-            ]
-            for candidate in {Path(output), p.parent / output}:
-                kept.setdefault(_key(candidate), []).extend(boxes)
-        return kept
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
-        raise MediaError(f"{p}: cannot read report: {err}") from None
+    kept: dict[str, list[Box]] = {}
+    for image in report.load(p).images:
+        if not image.output:
+            continue
+        boxes = [r.box for r in image.regions if r.kind is Kind.FACE and r.action is Action.KEPT]
+        for candidate in {Path(image.output), p.parent / image.output}:
+            kept.setdefault(_key(candidate), []).extend(boxes)
+    return kept
 
 
 def check_paths(
     paths: Iterable[str | Path],
     *,
     settings: Settings,
-    consent: Any = None,
+    consent: ConsentLog | None = None,
     kept: Mapping[str, Sequence[Box]] | None = None,
     strict: bool = False,
     checker: Checker | None = None,
@@ -369,10 +370,12 @@ def check_paths(
         raise MediaError(f"{', '.join(map(str, paths))}: no images or videos to check")
     for f in files:
         if f.error is not None:  # a folder that cannot be listed: its files were not checked
-            findings.append(Finding(str(f.path), "unreadable", f.error.removeprefix(f"{f.path}: ")))
+            findings.append(
+                Finding(str(f.path), FindingKind.UNREADABLE, f.error.removeprefix(f"{f.path}: "))
+            )
             continue
         if not f.path.is_file():
-            findings.append(Finding(str(f.path), "unreadable", "no such file"))
+            findings.append(Finding(str(f.path), FindingKind.UNREADABLE, "no such file"))
             continue
         findings += checker.check_file(f.path, kept_by_key.get(_key(f.path), ()), f.rel)
     if checker.possible:
@@ -408,21 +411,12 @@ def _hold(output: Path, outdir: Path, findings: Sequence[Finding]) -> Path:
     return target
 
 
-def verify_batch(batch: BatchResult, anon: Anonymiser, outdir: Path) -> BatchResult:
+def verify_batch(batch: BatchResult, checker: Checker, outdir: Path) -> BatchResult:
     """Check every ok output; move failing ones to ``review_folder(outdir)`` and mark them failed.
 
-    Faces the pipeline kept with consent are excluded by their own regions.
+    Faces the pipeline kept with consent are excluded by their own regions. ``checker`` is
+    usually built from the run's engines (``run.verify``).
     """
-    text_detector = anon.text_detector if anon.name_matcher is not None else None
-    checker = Checker(
-        anon.settings,
-        anon.consent,
-        face_detector=anon.face_detector,
-        text_detector=text_detector,
-        name_matcher=anon.name_matcher,
-    )
-    if anon.name_matcher is None:
-        checker.warn("verify: no roster, so names in text and file names not checked")
     out: list[ImageResult] = []
     for result in batch.images:
         if result.status is not Status.OK or not result.output:
@@ -433,7 +427,7 @@ def verify_batch(batch: BatchResult, anon: Anonymiser, outdir: Path) -> BatchRes
         try:
             findings = checker.check_file(output, kept)
         except AnonymiserError as err:
-            findings = [Finding(str(output), "unreadable", str(err))]
+            findings = [Finding(str(output), FindingKind.UNREADABLE, str(err))]
         if not findings:
             out.append(result)
             continue
@@ -445,16 +439,13 @@ def verify_batch(batch: BatchResult, anon: Anonymiser, outdir: Path) -> BatchRes
             held = None
         summary = "; ".join(f"{f.kind}: {f.detail}" for f in findings[:3])
         more = f" (+{len(findings) - 3} more)" if len(findings) > 3 else ""
-        extra = dict(result.extra)
-        if held:
-            extra["held_for_review"] = held
         out.append(
             dataclasses.replace(
                 result,
                 status=Status.FAILED,
                 output=None,
                 error=f"{result.source}: verification failed: {summary}{more}",
-                extra=extra,
+                held_for_review=held,
             )
         )
     return BatchResult(tuple(out), batch.seconds)
@@ -466,6 +457,7 @@ __all__ = [
     "FACE_SHARP_DETAIL",
     "Checker",
     "Finding",
+    "FindingKind",
     "check_paths",
     "kept_from_report",
     "near",

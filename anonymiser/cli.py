@@ -1,4 +1,5 @@
-"""Command line: thin click commands over the public API. No business logic here.
+"""Command line: thin click commands over the library: each parses its options, calls one
+library function (``run.run`` for ``blur``) and prints. No business logic here.
 
 Exit codes come from ``anonymiser.ExitCode``. Data goes to stdout; progress and messages to stderr.
 """
@@ -9,13 +10,18 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 import anonymiser
 from anonymiser import AnonymiserError, ConsentError, ExitCode, Settings
+
+if TYPE_CHECKING:
+    from anonymiser.audit import FileRecord
+    from anonymiser.consent import ConsentLog
 
 F = Callable[..., Any]
 
@@ -55,20 +61,16 @@ def _readable_consent(ctx: click.Context, param: click.Parameter, value: Any) ->
 
 
 def consent_option(
-    func: F | None = None,
-    *,
     help: str = "Consent log CSV. Without it nobody is identified and every face is blurred.",
-) -> Any:
-    def decorate(f: F) -> F:
-        return click.option(
-            "--consent",
-            "consent_path",
-            type=click.Path(path_type=Path),
-            callback=_readable_consent,
-            help=help,
-        )(f)
-
-    return decorate(func) if func is not None else decorate
+) -> Callable[[F], F]:
+    """``--consent CSV`` (optional), with ``help`` for the command using it."""
+    return click.option(
+        "--consent",
+        "consent_path",
+        type=click.Path(path_type=Path),
+        callback=_readable_consent,
+        help=help,
+    )
 
 
 required_consent_option = click.option(
@@ -117,21 +119,23 @@ def settings_options(func: F) -> F:
                           "(needs --consent for the roster; without it no text is redacted unless "
                           "you ask for 'all'); all: redact all legible text; off: no OCR."),
         date_option("Judge consent as on this date (default today)."),
-        consent_option,
+        consent_option(),
     ]  # fmt: skip
     for option in reversed(options):
         func = option(func)  # type: ignore[assignment,arg-type]
     return func
 
 
-def build_settings(config: Path | None, on_date: Any = None, **overrides: Any) -> Settings:
+def build_settings(
+    config: Path | None, on_date: datetime | None = None, **overrides: Any
+) -> Settings:
     base = Settings.from_toml(config) if config else Settings()
     if on_date is not None:
         overrides["on_date"] = on_date.date()
     return base.replace(**overrides)
 
 
-def load_consent(path: Path | None) -> Any:
+def load_consent(path: Path | None) -> ConsentLog | None:
     if path is None:
         return None
     from anonymiser import ConsentLog
@@ -208,7 +212,7 @@ def blur(
     review_path: Path | None,
     verify: bool,
     quiet: bool,
-    on_date: Any = None,
+    on_date: datetime | None = None,
     **overrides: Any,
 ) -> None:
     """Blur every face and pupil name not covered by consent in INPUT files and folders.
@@ -220,19 +224,17 @@ def blur(
     Example:
       anonymiser blur photos/ -o safe/ --consent consent.csv --purpose website
     """  # fmt: skip
+    from anonymiser.inputs import expand_inputs
     from anonymiser.pipeline import Anonymiser
-    from anonymiser.report import write_report
+    from anonymiser.run import RunOptions, run
 
     settings = build_settings(config, on_date, **overrides)
     if quiet:
         settings = settings.replace(quiet=True)  # also hides the per-video bars
-    consent = load_consent(consent_path)
-    anon = Anonymiser(settings, consent)
+    anon = Anonymiser(settings, load_consent(consent_path))
     for warning in anon.warnings():
         click.echo(f"warning: {warning}", err=True)
     show_bar = not quiet and sys.stderr.isatty()
-    from anonymiser.inputs import expand_inputs
-
     total = len(expand_inputs(inputs))
     with click.progressbar(
         length=total, label="anonymising", file=sys.stderr, hidden=not show_bar
@@ -245,30 +247,16 @@ def blur(
                     f"\nerror: {result.error}" if show_bar else f"error: {result.error}", err=True
                 )
 
-        batch = anon.process_batch(inputs, outdir, progress=progress)
-    if verify:
-        from anonymiser.check import verify_batch
-
-        batch = verify_batch(batch, anon, outdir)
-    if report_path is None:  # beside the output folder, never in it (`-o .` has no name)
-        out_abs = outdir.resolve()
-        report_path = out_abs.parent / f"{out_abs.name}-report.json"
-    write_report(report_path, batch, settings, consent)
-    from anonymiser.audit import AuditError, record_batch
-
-    try:
-        record_batch(batch, settings, consent)
-    except AuditError as err:  # the outputs are written; say so, but do not hide the failure
-        click.echo(f"warning: {err}", err=True)
-    if review_path:
-        from anonymiser.review import write_review
-
-        write_review(review_path, batch, settings, consent)
+        options = RunOptions(report=report_path, review=review_path, verify=verify)
+        done = run(anon, inputs, outdir, options, progress=progress)
+    for warning in done.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    batch = done.batch
     if not quiet:
         click.echo(batch.summary(), err=True)
         click.echo(
-            f"outputs in {outdir}/, report {report_path}"
-            + (f", review {review_path}" if review_path else ""),
+            f"outputs in {outdir}/, report {done.report}"
+            + (f", review {done.review}" if done.review else ""),
             err=True,
         )
     sys.exit(int(batch.exit_code))
@@ -301,7 +289,7 @@ def watch(
     settle: float,
     once: bool,
     show_status: bool,
-    on_date: Any = None,
+    on_date: datetime | None = None,
     **overrides: Any,
 ) -> None:
     """Watch ROOT/incoming and put safe copies in ROOT/ready (see docs/watch.md).
@@ -353,7 +341,7 @@ def check(
     report_path: Path | None,
     config: Path | None,
     strict: bool,
-    on_date: Any = None,
+    on_date: datetime | None = None,
 ) -> None:
     """Re-check outputs for any face, pupil name, metadata or name in a file name left.
 
@@ -403,7 +391,7 @@ def journal_option(func: F) -> F:
     )(func)
 
 
-def _print_records(records: list[Any], as_json: bool) -> None:
+def _print_records(records: list[FileRecord], as_json: bool) -> None:
     import json
 
     if as_json:
@@ -496,7 +484,9 @@ def consent_validate(csv_path: Path) -> None:
 @date_option("Answer as on this date (default today).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
-def consent_show(pupil_id: str, consent_path: Path, on_date: Any, as_json: bool) -> None:
+def consent_show(
+    pupil_id: str, consent_path: Path, on_date: datetime | None, as_json: bool
+) -> None:
     """Show PUPIL_ID's consent rows, withdrawals and what is allowed on the date.
 
     \b
@@ -555,7 +545,9 @@ def consent_show(pupil_id: str, consent_path: Path, on_date: Any, as_json: bool)
 @config_option
 @date_option("Enrol for the academic year of this date (default today).")
 @handle_errors
-def enrol(csv_path: Path, store: Path | None, config: Path | None, on_date: Any) -> None:
+def enrol(
+    csv_path: Path, store: Path | None, config: Path | None, on_date: datetime | None
+) -> None:
     """Build or update the face embeddings store from CSV's reference photos.
 
     Only pupils with biometric_matching consent for the academic year are enrolled; everyone
@@ -591,7 +583,7 @@ def enrol(csv_path: Path, store: Path | None, config: Path | None, on_date: Any)
 def withdraw(
     pupil_id: str,
     consent_path: Path,
-    on_date: Any,
+    on_date: datetime | None,
     reports: tuple[Path, ...],
     store: Path | None,
     config: Path | None,

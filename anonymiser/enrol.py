@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from anonymiser.consent import ConsentLog, ConsentRow, academic_year_of
+from anonymiser.detect import FaceDetector
 from anonymiser.errors import MediaError
 from anonymiser.files import sha256_file
 from anonymiser.identify.faces import EmbeddingStore, FaceEmbedder
@@ -89,17 +89,17 @@ def reference_face(faces: list[Detection], min_px: int) -> Detection | str:
 class _Models:
     """Detector and embedder, loaded on first use (not at all if nothing is new)."""
 
-    def __init__(self, settings: Settings, detector: Any, embedder: FaceEmbedder | None) -> None:
+    def __init__(
+        self, settings: Settings, detector: FaceDetector | None, embedder: FaceEmbedder | None
+    ) -> None:
         self.settings, self._detector, self._embedder = settings, detector, embedder
 
     @property
-    def detector(self) -> Any:
+    def detector(self) -> FaceDetector:
         if self._detector is None:
-            from anonymiser.detect.faces import CenterFaceDetector
+            from anonymiser.detect.factory import DetectorUse, face_detector
 
-            s = self.settings
-            # References are portraits: upright passes only (turned ones add only clutter).
-            self._detector = CenterFaceDetector(s.detect_sizes, s.tile_size, rotated=False)
+            self._detector = face_detector(self.settings, DetectorUse.REFERENCE)
         return self._detector
 
     @property
@@ -113,7 +113,7 @@ def enrol(
     consent_path: str | Path,
     settings: Settings,
     *,
-    detector: Any = None,
+    detector: FaceDetector | None = None,
     embedder: FaceEmbedder | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> EnrolReport:

@@ -14,6 +14,7 @@ Pillow) used to verify outputs.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -82,8 +83,6 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-
-_heif_ready: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -180,10 +179,6 @@ def load_image(path: str | Path, *, max_pixels: int) -> LoadedImage:
         try:
             im = Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
         except UnidentifiedImageError:
-            if data[4:8] == b"ftyp" and not _heif_ready:
-                raise UnsupportedMediaError(
-                    f"{path}: HEIC/HEIF needs the pillow-heif package (pip install pillow-heif)"
-                ) from None
             raise MediaError(f"{path}: not an image, or not an image format we support") from None
         except Image.DecompressionBombError as exc:
             raise MediaError(f"{path}: image too large (decompression-bomb limit): {exc}") from None
@@ -209,16 +204,12 @@ def _read_input(path: Path) -> bytes:
     return data
 
 
+@functools.cache
 def _register_heif() -> None:
-    global _heif_ready
-    if _heif_ready is None:
-        try:
-            import pillow_heif
+    """Teach Pillow HEIC/HEIF (pillow-heif, a dependency), once, on first use."""
+    import pillow_heif
 
-            pillow_heif.register_heif_opener()
-            _heif_ready = True
-        except ImportError:
-            _heif_ready = False
+    pillow_heif.register_heif_opener()
 
 
 def _decode(path: Path, data: bytes, im: Image.Image, max_pixels: int) -> LoadedImage:
@@ -618,7 +609,7 @@ def _png_text_kind(ctype: bytes, body: bytes) -> str:
 
 
 def _scan_webp(data: bytes, found: set[str]) -> bool:
-    riff_end = 8 + struct.unpack("<I", data[4:8])[0]
+    riff_end = 8 + int(struct.unpack("<I", data[4:8])[0])
     pos, end = 12, min(riff_end, len(data))
     while pos + 8 <= end:
         fourcc, size = struct.unpack("<4sI", data[pos : pos + 8])

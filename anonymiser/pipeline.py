@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from anonymiser import media
 from anonymiser.decide import decide
+from anonymiser.detect.factory import DetectorUse, face_detector
 from anonymiser.errors import AnonymiserError, SettingsError
 from anonymiser.inputs import is_video, plan_outputs
 from anonymiser.redact import redact
@@ -30,13 +31,16 @@ from anonymiser.results import (
     ImageResult,
     MatchStatus,
     NameMatch,
+    Region,
     Status,
 )
 from anonymiser.settings import Settings, TextMode
+from anonymiser.video import VideoEngines, process_video
 
 if TYPE_CHECKING:
-    from anonymiser.consent import ConsentLog
+    from anonymiser.consent import ConsentLog, Pupil
     from anonymiser.detect import FaceDetector, TextDetector
+    from anonymiser.identify import FaceMatcher, NameMatcher
 
 log = logging.getLogger(__name__)
 
@@ -63,41 +67,33 @@ class Anonymiser:
         *,
         face_detector: FaceDetector | None = None,
         text_detector: TextDetector | None = None,
-        face_matcher: Any = None,
-        name_matcher: Any = None,
+        face_matcher: FaceMatcher | None = None,
+        name_matcher: NameMatcher | None = None,
         threads: int | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.consent = consent
         self._face_detector = face_detector
-        self._injected_face_detector = face_detector
+        self._video_detector = face_detector  # an injected detector serves video frames too
         self._text_detector = text_detector
         self._face_matcher = face_matcher
         self._name_matcher = name_matcher
         self._threads = threads or os.cpu_count() or 1
-        self._pupils: list[Any] | None = None
+        self._pupils: list[Pupil] | None = None
 
     # -- engines, created on first use ------------------------------------------------------
     @property
-    def face_detector_injected(self) -> FaceDetector | None:
-        """The face detector given to the constructor, or None (video then uses its own)."""
-        return self._injected_face_detector
-
-    @property
-    def threads(self) -> int:
-        """Threads each engine may use."""
-        return self._threads
-
-    @property
     def face_detector(self) -> FaceDetector:
         if self._face_detector is None:
-            from anonymiser.detect.faces import CenterFaceDetector
-
-            s = self.settings
-            self._face_detector = CenterFaceDetector(
-                s.detect_sizes, s.tile_size, self._threads, rotated=s.turned_faces
-            )
+            self._face_detector = face_detector(self.settings, DetectorUse.PHOTO, self._threads)
         return self._face_detector
+
+    def video_engines(self) -> VideoEngines:
+        """What ``process_video`` needs: the detector for frames (the injected one, else one
+        built for video once per Anonymiser), the consent log and the face matcher."""
+        if self._video_detector is None:
+            self._video_detector = face_detector(self.settings, DetectorUse.VIDEO, self._threads)
+        return VideoEngines(self.settings, self.consent, self._video_detector, self.face_matcher)
 
     @property
     def text_detector(self) -> TextDetector | None:
@@ -112,7 +108,7 @@ class Anonymiser:
         return self._text_detector
 
     @property
-    def pupils(self) -> list[Any]:
+    def pupils(self) -> list[Pupil]:
         if self._pupils is None:
             self._pupils = (
                 list(self.consent.roster(self.settings.consent_date)) if self.consent else []
@@ -120,7 +116,7 @@ class Anonymiser:
         return self._pupils
 
     @property
-    def face_matcher(self) -> Any:
+    def face_matcher(self) -> FaceMatcher | None:
         if (
             self._face_matcher is None
             and self.consent is not None
@@ -134,7 +130,7 @@ class Anonymiser:
         return self._face_matcher
 
     @property
-    def name_matcher(self) -> Any:
+    def name_matcher(self) -> NameMatcher | None:
         if self._name_matcher is None and self.pupils:
             from anonymiser.identify.names import RosterNameMatcher
 
@@ -158,7 +154,7 @@ class Anonymiser:
         return out
 
     # -- one image ----------------------------------------------------------------------------
-    def analyse(self, rgb: np.ndarray) -> tuple[tuple[Any, ...], bool]:
+    def analyse(self, rgb: np.ndarray) -> tuple[tuple[Region, ...], bool]:
         """Detect, identify and decide: the regions of one image and whether it needs review."""
         s = self.settings
         faces: list[Detection] = self.face_detector.detect(rgb, s.face_threshold)
@@ -174,10 +170,11 @@ class Anonymiser:
             texts = detector.detect(rgb)
             # With --text all every line is blurred anyway; names are still matched so the
             # report and audit journal say which lines named which pupil.
-            if self.name_matcher is None:
+            name_matcher = self.name_matcher
+            if name_matcher is None:
                 names = [NameMatch(False) for _ in texts]
             else:
-                names = list(self.name_matcher.match(texts))
+                names = list(name_matcher.match(texts))
         return decide(
             list(zip(faces, matches, strict=True)),
             list(zip(texts, names, strict=True)),
@@ -233,9 +230,7 @@ class Anonymiser:
         )  # fmt: skip
 
     def _process_video(self, src: Path, dst: Path) -> ImageResult:
-        from anonymiser.video import process_video
-
-        return process_video(self, src, dst)
+        return process_video(self.video_engines(), src, dst)
 
     # -- batches ------------------------------------------------------------------------------
     def process_batch(
@@ -304,7 +299,7 @@ def _failed(src: Path, error: str, start: float) -> ImageResult:
 _worker: Anonymiser | None = None
 
 
-def _init_worker(settings: Settings, consent: Any, threads: int) -> None:
+def _init_worker(settings: Settings, consent: ConsentLog | None, threads: int) -> None:
     global _worker
     _worker = Anonymiser(settings, consent, threads=threads)
 

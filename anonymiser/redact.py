@@ -81,7 +81,8 @@ def _face_mask(area: Box, region: Region) -> np.ndarray:
     yy, xx = np.mgrid[area.y : area.y2, area.x : area.x2].astype(np.float32)
     # Normalised elliptical radius: <= 1 inside the (enlarged) ellipse.
     r = np.sqrt(((xx + 0.5 - cx) / rx) ** 2 + ((yy + 0.5 - cy) / ry) ** 2)
-    return np.clip((1 + FACE_FEATHER - r) / FACE_FEATHER, 0.0, 1.0)
+    mask: np.ndarray = np.clip((1 + FACE_FEATHER - r) / FACE_FEATHER, 0.0, 1.0)
+    return mask
 
 
 def _text_mask(area: Box, region: Region) -> np.ndarray:

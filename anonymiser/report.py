@@ -8,13 +8,15 @@ after a pupil; that is why ``blur`` writes it beside the output folder, never in
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anonymiser import __version__
 from anonymiser.consent import academic_year_of
+from anonymiser.errors import MediaError
 from anonymiser.files import write_text_atomic
-from anonymiser.results import BatchResult
+from anonymiser.results import BatchResult, ImageResult
 from anonymiser.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,6 +56,50 @@ def summarise(batch: BatchResult) -> dict[str, Any]:
         "needs_review": sum(1 for i in batch.images if i.needs_review),
         "seconds": round(batch.seconds, 2),
     }
+
+
+class ReportError(MediaError):
+    """A report file cannot be read."""
+
+
+class NotAReport(ReportError):
+    """A JSON file that is not a run report (no ``images`` list): e.g. another file in a
+    folder of reports."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A run report read back: its images as results (``ImageResult.from_report``)."""
+
+    path: Path
+    images: tuple[ImageResult, ...]
+    consent_sha256: str | None = None
+
+
+def load(path: str | Path) -> Report:
+    """Read a run report (``blur``'s, or a watcher batch's): the one reader of the format.
+
+    Raises
+    ------
+    NotAReport
+        The file is JSON but not a report.
+    ReportError
+        The file cannot be read, or an entry is not as ``write_report`` writes it.
+    """
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ReportError(f"{p}: cannot read report: {err}") from None
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, list):
+        raise NotAReport(f"{p}: not a run report (no list of images)")
+    try:
+        results = tuple(ImageResult.from_report(image) for image in images)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise ReportError(f"{p}: cannot read report: {type(err).__name__}: {err}") from None
+    log = data.get("consent_log")
+    return Report(p, results, log.get("sha256") if isinstance(log, dict) else None)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

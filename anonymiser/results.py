@@ -6,7 +6,8 @@ Boxes are integer pixels in the oriented (displayed) image: ``x, y`` top-left, `
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +41,10 @@ class Box:
     @property
     def centre(self) -> tuple[float, float]:
         return self.x + self.w / 2, self.y + self.h / 2
+
+    def contains(self, x: float, y: float) -> bool:
+        """Whether the point lies in the box (edges included)."""
+        return self.x <= x <= self.x2 and self.y <= y <= self.y2
 
     def intersection(self, other: Box) -> int:
         iw = min(self.x2, other.x2) - max(self.x, other.x)
@@ -149,6 +154,20 @@ class Region:
     text_matched: str | None = None  # "name", "other" for text regions
     polygon: tuple[tuple[float, float], ...] = ()
 
+    @classmethod
+    def from_report(cls, d: Mapping[str, Any]) -> Region:
+        """The region a report entry describes (``as_report`` read back)."""
+        return cls(
+            Kind(d["kind"]),
+            Box(*map(int, d["box"])),
+            float(d["score"]),
+            Action(d["action"]),
+            Reason(d["reason"]),
+            d.get("pupil_id"),
+            d.get("detector", ""),
+            d.get("text_matched"),
+        )
+
     def as_report(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "kind": str(self.kind),
@@ -172,6 +191,102 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class TrackReport:
+    """One face track of a video: its decision, and the frames kept sharp as
+    ``(first, last, pupil_id)`` runs (empty when the track is blurred throughout)."""
+
+    id: int
+    first_frame: int
+    last_frame: int
+    pupil_id: str | None
+    action: Action
+    reason: Reason
+    sharp_frames: tuple[tuple[int, int, str], ...] = ()
+
+    def as_report(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "pupil_id": self.pupil_id,
+            "action": str(self.action),
+            "reason": str(self.reason),
+            "sharp_frames": [list(run) for run in self.sharp_frames],
+        }
+
+    @classmethod
+    def from_report(cls, d: Mapping[str, Any]) -> TrackReport:
+        return cls(
+            int(d["id"]),
+            int(d["first_frame"]),
+            int(d["last_frame"]),
+            d.get("pupil_id"),
+            Action(d["action"]),
+            Reason(d["reason"]),
+            tuple((int(a), int(b), str(p)) for a, b, p in d.get("sharp_frames", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VideoReport:
+    """What a video's entry in the report adds: the stream, the tracking and each track."""
+
+    frames: int
+    fps: float
+    duration: float
+    rotation: int
+    audio: str  # "none", "stripped" or AUDIO_KEPT
+    detect_every: int
+    face_threshold: float
+    pad_frames: int
+    tracks: tuple[TrackReport, ...] = ()
+
+    def as_report(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "fps": self.fps,
+            "duration": self.duration,
+            "rotation": self.rotation,
+            "audio": self.audio,
+            "detect_every": self.detect_every,
+            "face_threshold": self.face_threshold,
+            "pad_frames": self.pad_frames,
+            "tracks": [t.as_report() for t in self.tracks],
+        }
+
+    @classmethod
+    def from_report(cls, d: Mapping[str, Any]) -> VideoReport:
+        return cls(
+            int(d["frames"]),
+            float(d["fps"]),
+            float(d["duration"]),
+            int(d["rotation"]),
+            str(d["audio"]),
+            int(d["detect_every"]),
+            float(d["face_threshold"]),
+            int(d["pad_frames"]),
+            tuple(TrackReport.from_report(t) for t in d.get("tracks", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """How the watcher took a file in: where the original went (relative to the watched
+    folder), the consent log it was judged by, and when it was received."""
+
+    original: str
+    consent_sha256: str | None
+    received: str
+
+    def as_report(self) -> dict[str, Any]:
+        return {
+            "original": self.original,
+            "consent_sha256": self.consent_sha256,
+            "received": self.received,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ImageResult:
     source: str
     output: str | None
@@ -183,7 +298,9 @@ class ImageResult:
     regions: tuple[Region, ...] = ()
     error: str | None = None
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    video: VideoReport | None = None  # a video's stream and tracks
+    held_for_review: str | None = None  # verification failed: where the output was moved
+    intake: Intake | None = None  # the watcher's record of the original
 
     @property
     def faces_blurred(self) -> int:
@@ -210,8 +327,38 @@ class ImageResult:
         }
         if self.error:
             out["error"] = self.error
-        out.update(self.extra)
+        if self.video is not None:
+            out["video"] = self.video.as_report()
+        if self.held_for_review is not None:
+            out["held_for_review"] = self.held_for_review
+        if self.intake is not None:
+            out.update(self.intake.as_report())
         return out
+
+    @classmethod
+    def from_report(cls, d: Mapping[str, Any], seconds: float = 0.0) -> ImageResult:
+        """The result a report's image entry describes (``as_report`` read back)."""
+        video = d.get("video")
+        intake = (
+            Intake(str(d["original"]), d.get("consent_sha256"), str(d.get("received", "")))
+            if "original" in d
+            else None
+        )
+        return cls(
+            str(d["source"]),
+            d.get("output"),
+            Status(d["status"]),
+            int(d.get("width", 0)),
+            int(d.get("height", 0)),
+            bool(d.get("needs_review", False)),
+            tuple(d.get("metadata_removed", ())),
+            tuple(Region.from_report(r) for r in d.get("regions", ())),
+            d.get("error"),
+            seconds,
+            VideoReport.from_report(video) if isinstance(video, Mapping) else None,
+            d.get("held_for_review"),
+            intake,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,7 +157,7 @@ def _roster_hider(consent: ConsentLog | None, settings: Settings) -> NameHider:
 
 def _item(index: int, result: ImageResult, settings: Settings, hider: NameHider) -> Item:
     anchor = f"photo-{index}"
-    held = result.extra.get("held_for_review") if result.extra else None
+    held = result.held_for_review
     shown = result.output or held
     title = Path(shown).name if shown else hider.part(Path(result.source).name)
     item = Item(

@@ -45,6 +45,51 @@ _ENUMS: dict[str, type[StrEnum]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class OcrSettings:
+    """OCR (``detect.text``): the whole-image pass, the native-resolution tiles, the line score.
+
+    Measured on name_text (benchmarks/names.py): without tiles a row of 28-px peg labels in a
+    13-MP photo is missed; with them every name line is found. TOML: ``[anonymiser.ocr]``.
+    """
+
+    full_side: int = 2000  # long side of the whole-image pass
+    tile: int = 2048  # largest tile side for native-resolution passes (0: no tiles)
+    overlap: int = 400  # tile overlap: a line up to this long is whole in some tile
+    text_score: float = 0.3  # keep recognised lines with at least this confidence
+    threads: int = 0  # onnxruntime threads (0: its default)
+
+    def __post_init__(self) -> None:
+        for name in ("full_side", "tile", "overlap", "threads"):
+            if int(getattr(self, name)) < 0:
+                raise SettingsError(f"setting ocr.{name}={getattr(self, name)}: must be >= 0")
+        if self.tile and self.overlap >= self.tile:
+            raise SettingsError(
+                f"setting ocr.overlap={self.overlap}: must be smaller than ocr.tile={self.tile}"
+            )
+        if not 0.0 <= self.text_score <= 1.0:
+            raise SettingsError(f"setting ocr.text_score={self.text_score}: must be in [0, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSettings:
+    """``anonymiser check`` and ``blur --verify`` (see ``check``). TOML: ``[anonymiser.check]``."""
+
+    confirm_score: float = 0.4  # second look (zoomed crop) at least this sure: a face
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.confirm_score <= 1.0:
+            raise SettingsError(
+                f"setting check.confirm_score={self.confirm_score}: must be in (0, 1]"
+            )
+
+
+_SECTIONS: dict[str, type[OcrSettings] | type[CheckSettings]] = {
+    "ocr": OcrSettings,
+    "check": CheckSettings,
+}
+
+
 def default_store() -> Path:
     """Embeddings store: in the user's data folder, never inside an output tree."""
     home = os.environ.get("ANONYMISER_HOME")
@@ -90,7 +135,8 @@ class Settings:
     quiet: bool = False  # no progress bars on stderr (CLI --quiet)
     on_date: date | None = None  # the date consent is judged on; None = today
     store: Path | None = None  # embeddings store; None = default_store()
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    ocr: OcrSettings = field(default_factory=OcrSettings)
+    check: CheckSettings = field(default_factory=CheckSettings)
 
     def __post_init__(self) -> None:
         for name, enum in _ENUMS.items():
@@ -151,6 +197,9 @@ class Settings:
         if unknown:
             raise SettingsError(f"{p}: unknown setting(s): {', '.join(unknown)}")
         try:
+            for section, kind in _SECTIONS.items():
+                if section in data:
+                    data[section] = _section(kind, section, data[section])
             for key in ("store",):
                 if key in data:
                     data[key] = Path(data[key])
@@ -162,3 +211,16 @@ class Settings:
         except (TypeError, ValueError) as err:  # a value of the wrong type, a bad date
             raise SettingsError(f"{p}: invalid setting: {err}") from None
         return loaded.replace(**overrides)
+
+
+def _section(
+    kind: type[OcrSettings] | type[CheckSettings], name: str, table: object
+) -> OcrSettings | CheckSettings:
+    """A nested settings table (``[anonymiser.ocr]``) as its section, unknown keys refused."""
+    if not isinstance(table, dict):
+        raise SettingsError(f"setting {name}: must be a table ([anonymiser.{name}])")
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise SettingsError(f"unknown setting(s) in [{name}]: {', '.join(unknown)}")
+    return kind(**table)

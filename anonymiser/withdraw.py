@@ -13,16 +13,18 @@ folder, and shown as the absolute path where it was found.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
+from anonymiser import audit, report
 from anonymiser.consent import ConsentLog, record_withdrawal
 from anonymiser.errors import ConsentError
 from anonymiser.identify.faces import EmbeddingStore
+from anonymiser.report import NotAReport, ReportError
+from anonymiser.results import Action, Kind
 from anonymiser.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -168,37 +170,26 @@ def _from_reports(pupil_id: str, paths: Iterable[str | Path], warnings: list[str
     found: list[_Found] = []
     for path in _report_files(paths):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            loaded = report.load(path)
+        except NotAReport:
+            continue  # some other JSON file in the folder
+        except ReportError as err:
             warnings.append(f"{path}: not a readable report: {err}")
             continue
-        images = data.get("images") if isinstance(data, dict) else None
-        if not isinstance(images, list):
-            continue  # some other JSON file in the folder
-        for image in images:
-            if not isinstance(image, dict):
-                continue
-            regions = image.get("regions") or []
+        for image in loaded.images:
             kept = any(
-                isinstance(r, dict)
-                and r.get("kind") == "face"
-                and r.get("pupil_id") == pupil_id
-                and r.get("action") == "kept"
-                for r in regions
+                r.kind is Kind.FACE and r.pupil_id == pupil_id and r.action is Action.KEPT
+                for r in image.regions
             )
-            if kept and image.get("output"):
-                shown, where = _locate(str(image["output"]), path)
-                found.append((EarlierOutput(shown, image.get("source"), str(path)), where))
+            if kept and image.output:
+                shown, where = _locate(image.output, path)
+                found.append((EarlierOutput(shown, image.source, str(path)), where))
     return found
 
 
 def _from_journal(
     pupil_id: str, journal: str | Path | None, settings: Settings, warnings: list[str]
 ) -> list[_Found]:
-    try:
-        from anonymiser import audit
-    except ImportError:
-        return []
     path = Path(journal) if journal else audit.journal_path(settings)
     if not path.exists():
         return []

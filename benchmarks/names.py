@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from anonymiser.identify.names import DEFAULT_THRESHOLD, RosterNameMatcher  # noqa: E402
 from anonymiser.results import Box, Detection, Kind  # noqa: E402
-from anonymiser.settings import Settings  # noqa: E402
+from anonymiser.settings import OcrSettings, Settings  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "name_text"
 RESULTS = ROOT / "benchmarks" / "results" / "names.json"
@@ -84,7 +84,8 @@ def load_roster(path: Path) -> list[Pupil]:
 def rapidocr_engine(extra: dict[str, object]) -> Callable[[np.ndarray], list[Detection]]:
     from anonymiser.detect.text import RapidOcrDetector
 
-    return RapidOcrDetector(Settings(extra=dict(extra))).detect
+    ocr = OcrSettings(**{k.removeprefix("ocr_"): v for k, v in extra.items()})  # type: ignore[arg-type]
+    return RapidOcrDetector(Settings(ocr=ocr)).detect
 
 
 def tesseract_engine(psm: int = 11) -> Callable[[np.ndarray], list[Detection]]:

@@ -36,7 +36,7 @@ from videogen import make_video, stream_facts, unblurred_faces  # noqa: E402
 
 from anonymiser.pipeline import Anonymiser  # noqa: E402
 from anonymiser.settings import Settings  # noqa: E402
-from anonymiser.video import process_video, video_detector  # noqa: E402
+from anonymiser.video import process_video  # noqa: E402
 
 
 def _cpu() -> float:
@@ -111,11 +111,11 @@ def residual_sheet(output: Path, misses: list[Any], path: Path) -> None:
 def coverage(name: str, src: Path, work: Path, anon: Anonymiser, checker: Any) -> dict[str, Any]:
     dst = work / f"{name}-ours.mp4"
     start, cpu = time.perf_counter(), _cpu()
-    result = process_video(anon, src, dst)
+    result = process_video(anon.video_engines(), src, dst)
     wall, cpu = time.perf_counter() - start, _cpu() - cpu
     fin, fout = stream_facts(src), stream_facts(dst)
     frames, found, misses = unblurred_faces(src, dst, checker, threshold=0.2)
-    video = result.extra["video"]
+    video = result.as_report()["video"]
     if misses:
         residual_sheet(dst, misses, RESULTS / f"video_{name}_residuals.png")
     print(f"{name}: {frames} frames, {len(video['tracks'])} tracks, {found} detections "
@@ -143,7 +143,7 @@ def coverage(name: str, src: Path, work: Path, anon: Anonymiser, checker: Any) -
 
 def run_ours(src: Path, dst: Path, anon: Anonymiser, every: int, n: int) -> dict[str, Any]:
     start, cpu = time.perf_counter(), _cpu()
-    process_video(anon, src, dst, detect_every=every)
+    process_video(anon.video_engines(), src, dst, detect_every=every)
     wall, cpu = time.perf_counter() - start, _cpu() - cpu
     return {"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "fps": round(n / wall, 2)}
 
@@ -183,7 +183,7 @@ def main() -> None:
     from anonymiser.detect.faces import CenterFaceDetector
 
     anon = Anonymiser(Settings(workers=1))
-    video_detector(anon)  # load the model before timing
+    anon.video_engines()  # load the model before timing
     checker = CenterFaceDetector(threads=os.cpu_count() or 1)
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},

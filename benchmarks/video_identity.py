@@ -76,7 +76,7 @@ def run(name: str, src: Path, rects: tuple[list[Any], list[Any]], work: Path) ->
     consent = ConsentLog.load(work / "consent.csv")
     matcher = Counting(FaceEmbeddingMatcher(settings.store_path, consent, settings))
     anon = Anonymiser(settings, consent, face_matcher=matcher, threads=os.cpu_count())
-    video.video_detector(anon)
+    anon.video_engines()
     dst = work / f"{name}.mp4"
     start = time.perf_counter()
     result = anon.process_file(src, dst)
@@ -97,7 +97,7 @@ def run(name: str, src: Path, rects: tuple[list[Any], list[Any]], work: Path) ->
         "non_consented_face_visible_frames": b_visible,
         "consented_alone_frames": len(alone),
         "consented_alone_sharp": len(a_sharp),
-        "tracks": result.extra["video"]["tracks"],
+        "tracks": result.as_report()["video"]["tracks"],
     }
     print(name, {k: v for k, v in out.items() if k != "tracks"}, flush=True)
     return out

@@ -3,7 +3,7 @@
 The model files are the ones shipped inside the ``rapidocr`` wheel, resolved and hash-checked by
 ``anonymiser.models``; RapidOCR is given their paths, so it never downloads anything.
 
-Small text in large photos: one pass over the whole image (long side at most ``FULL_SIDE``)
+Small text in large photos: one pass over the whole image (long side at most ``OcrSettings.full_side``)
 finds large text; when the image is bigger than that, overlapping tiles of ``TILE`` pixels at
 native resolution find small text. Lines found twice (in the full pass and a tile, or in two
 overlapping tiles) are merged. Rotated and perspective lines come back as 4-point polygons;
@@ -21,14 +21,8 @@ import numpy as np
 from anonymiser.detect import tiles
 from anonymiser.errors import ModelError
 from anonymiser.results import Box, Detection, Kind
-from anonymiser.settings import Settings
+from anonymiser.settings import OcrSettings, Settings
 
-# Measured on name_text (benchmarks/names.py): without tiles a row of 28-px peg labels in a
-# 13-MP photo is missed (name recall 79 % on the five large photos); with them, 100 %.
-FULL_SIDE = 2000  # long side of the whole-image pass
-TILE = 2048  # largest tile side for native-resolution passes
-OVERLAP = 400  # tile overlap: a line up to this long is whole in some tile
-TEXT_SCORE = 0.3  # keep recognised lines with at least this confidence
 DUPLICATE_OVERLAP = 0.5  # intersection / smaller area above which two lines may be one
 
 
@@ -38,9 +32,8 @@ class RapidOcrDetector:
     Parameters
     ----------
     settings:
-        Run settings; ``settings.extra`` may override ``ocr_full_side``, ``ocr_tile``,
-        ``ocr_overlap``, ``ocr_text_score`` and ``ocr_threads`` (0: all cores); ``ocr_tile=0``
-        turns tiling off.
+        Run settings; ``settings.ocr`` (``OcrSettings``) holds the whole-image side, the tile
+        size (0: no tiles), the overlap, the line score and the threads.
 
     Raises
     ------
@@ -51,13 +44,12 @@ class RapidOcrDetector:
     name = "rapidocr"
 
     def __init__(self, settings: Settings | None = None) -> None:
-        extra = settings.extra if settings else {}
-        self.full_side = int(extra.get("ocr_full_side", FULL_SIDE))
-        self.tile = int(extra.get("ocr_tile", TILE))
-        self.overlap = int(extra.get("ocr_overlap", OVERLAP))
-        self.text_score = float(extra.get("ocr_text_score", TEXT_SCORE))
-        threads = int(extra.get("ocr_threads", 0))  # 0: onnxruntime's default
-        self._engine = _load_engine(self.full_side, self.text_score, threads)
+        ocr = settings.ocr if settings else OcrSettings()
+        self.full_side = ocr.full_side
+        self.tile = ocr.tile
+        self.overlap = ocr.overlap
+        self.text_score = ocr.text_score
+        self._engine = _load_engine(self.full_side, self.text_score, ocr.threads)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Text lines in an RGB ``uint8`` array, in that array's pixels."""
@@ -66,7 +58,7 @@ class RapidOcrDetector:
         bgr = np.ascontiguousarray(rgb[:, :, 2::-1])
         height, width = bgr.shape[:2]
         found: list[Detection] = []
-        # Whole image, downscaled by RapidOCR to FULL_SIDE on the long side.
+        # Whole image, downscaled by RapidOCR to ``full_side`` on the long side.
         found += self._run(bgr, 0, 0)
         if self.tile and max(height, width) > self.full_side:
             for x, y, w, h in _tiles(width, height, self.tile, self.overlap):
@@ -102,6 +94,8 @@ class RapidOcrDetector:
         from rapidocr.utils.process_img import get_rotate_crop_image
 
         crop = get_rotate_crop_image(bgr, quad.astype(np.float32))
+        # rapidocr has no public call for the classifier alone; its private loader is used,
+        # which is why pyproject pins rapidocr==3.10.0 (its model files are hash-checked too).
         label, score = self._engine._load_cls_model()([crop]).cls_res[0]
         return "180" in str(label) and float(score) > 0.5
 
@@ -170,10 +164,8 @@ def _load_engine(full_side: int, text_score: float, threads: int) -> Any:
 
     det, rec, cls = (resolve_model(n) for n in ("ppocr-det", "ppocr-rec", "ppocr-cls"))
     logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-    try:
-        from rapidocr import RapidOCR
-    except ImportError as err:
-        raise ModelError(f"rapidocr cannot be imported ({err}); pip install rapidocr") from None
+    from rapidocr import RapidOCR
+
     params = {
         "Global.log_level": "error",
         "Global.text_score": text_score,

@@ -1,7 +1,8 @@
 """Identify: who is in a face (biometric matching) and whose name is in a text line.
 
 Backends live in submodules (``faces``: dlib embeddings; ``names``: roster name matching) and are
-imported lazily by the pipeline. Only the protocols are defined here.
+imported lazily by the pipeline. Only the protocols the pipeline, video and ``check`` type their
+matchers by are defined here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from anonymiser.results import Detection, FaceMatch
+from anonymiser.results import Detection, FaceMatch, NameMatch
 
 
 class FaceMatcher(Protocol):
@@ -22,4 +23,16 @@ class FaceMatcher(Protocol):
         ...
 
 
-__all__ = ["FaceMatcher"]
+class NameMatcher(Protocol):
+    """Says which text lines, and which file or folder names, carry a roster pupil's name."""
+
+    def match(self, lines: Sequence[Detection]) -> list[NameMatch]:
+        """One ``NameMatch`` per text line, in order."""
+        ...
+
+    def contains_name(self, name: str) -> bool:
+        """Whether a file or folder name carries a roster name."""
+        ...
+
+
+__all__ = ["FaceMatcher", "NameMatcher"]

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import sys
 import time
-import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from anonymiser.decide import decide_face
+import numpy as np
+
+from anonymiser.decide import ConsentQuery, decide_face
+from anonymiser.detect import FaceDetector
 from anonymiser.errors import MediaError
+from anonymiser.identify import FaceMatcher
 from anonymiser.redact import redact
 from anonymiser.results import (
     Action,
@@ -40,7 +43,10 @@ from anonymiser.results import (
     Reason,
     Region,
     Status,
+    TrackReport,
+    VideoReport,
 )
+from anonymiser.settings import Media, Settings
 from anonymiser.video import codec
 from anonymiser.video.tracker import (
     Track,
@@ -52,11 +58,6 @@ from anonymiser.video.tracker import (
     track_identity,
 )
 
-if TYPE_CHECKING:
-    from anonymiser.detect import FaceDetector
-    from anonymiser.pipeline import Anonymiser
-    from anonymiser.settings import Settings
-
 # Frames a track is kept blurred before it first appears and after it is lost.
 PAD_FRAMES = 5
 # Tracks not seen for this many frames end; shorter gaps are interpolated.
@@ -66,32 +67,25 @@ MAX_GAP = 15
 # detection of a track whose last match named a pupil (it is kept sharp only where matched).
 MATCH_EVERY = 5
 MATCH_EVERY_MATCHED = 1
-# Video frames: scales for CenterFace (long side, px) — cheaper than the photo default.
-VIDEO_SIZES: tuple[int, ...] = (360, 720)
 # Detection threshold for video frames (the photo default is higher): a face that flashes up
 # unblurred for a few frames is the failure users notice most, and a blurred light costs little.
 VIDEO_THRESHOLD = 0.2
-VIDEO_TILE = 4096  # no tiling below 5K: one native pass is cheaper than overlapping tiles
 
 AUDIO_KEPT = "kept (not checked for spoken names)"
 
 Progress = Callable[[str, int, int], None]  # (stage, frames done, frames expected or 0)
 
-_detectors: weakref.WeakKeyDictionary[Any, FaceDetector] = weakref.WeakKeyDictionary()
 
+@dataclass(frozen=True, slots=True)
+class VideoEngines:
+    """What a video run needs from the ``Anonymiser``, given explicitly: its settings, the
+    consent log, the face detector for frames (``detect.factory``, ``DetectorUse.VIDEO``,
+    unless one was injected) and the face matcher (None: nobody is identified)."""
 
-def video_detector(anon: Anonymiser) -> FaceDetector:
-    """The detector for video frames: an injected one, else CenterFace tuned for video."""
-    injected = anon.face_detector_injected
-    if injected is not None:
-        return injected
-    if anon not in _detectors:
-        from anonymiser.detect.faces import CenterFaceDetector
-
-        _detectors[anon] = CenterFaceDetector(
-            VIDEO_SIZES, VIDEO_TILE, anon.threads, mirror=False, rotated=False
-        )
-    return _detectors[anon]
+    settings: Settings
+    consent: ConsentQuery | None
+    face_detector: FaceDetector
+    face_matcher: FaceMatcher | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,31 +100,31 @@ class TrackDecision:
     ambiguous: bool
     sharp: dict[int, str]
 
-    def as_report(self) -> dict[str, Any]:
-        return {
-            "id": self.track.id,
-            "first_frame": self.track.first_frame,
-            "last_frame": self.track.last_frame,
-            "pupil_id": self.pupil_id,
-            "action": str(self.action),
-            "reason": str(self.reason),
-            "sharp_frames": _spans(self.sharp),
-        }
+    def as_report(self) -> TrackReport:
+        return TrackReport(
+            self.track.id,
+            self.track.first_frame,
+            self.track.last_frame,
+            self.pupil_id,
+            self.action,
+            self.reason,
+            _spans(self.sharp),
+        )
 
 
-def _spans(sharp: dict[int, str]) -> list[list[Any]]:
-    """Sharp frames as [first, last, pupil] runs."""
-    out: list[list[Any]] = []
+def _spans(sharp: dict[int, str]) -> tuple[tuple[int, int, str], ...]:
+    """Sharp frames as (first, last, pupil) runs."""
+    out: list[tuple[int, int, str]] = []
     for f in sorted(sharp):
         if out and out[-1][1] == f - 1 and out[-1][2] == sharp[f]:
-            out[-1][1] = f
+            out[-1] = (out[-1][0], f, sharp[f])
         else:
-            out.append([f, f, sharp[f]])
-    return out
+            out.append((f, f, sharp[f]))
+    return tuple(out)
 
 
 def process_video(
-    anon: Anonymiser,
+    engines: VideoEngines,
     src: str | Path,
     dst: str | Path,
     *,
@@ -141,8 +135,8 @@ def process_video(
 
     Parameters
     ----------
-    anon:
-        Supplies settings, consent log, face detector and matcher.
+    engines:
+        The settings, consent log, face detector and matcher (``Anonymiser.video_engines``).
     progress:
         Called as ``progress(stage, done, total)`` per frame; without it a tqdm bar is shown on
         stderr when stderr is a terminal and ``settings.quiet`` is off.
@@ -157,15 +151,15 @@ def process_video(
     """
     src, dst = Path(src), Path(dst)
     start = time.perf_counter()
-    settings = anon.settings.replace(media="video")
+    settings = engines.settings.replace(media=Media.VIDEO)
     detect_every = detect_every or settings.video_detect_every
     container = codec.open_video(src)
     try:
         info = codec.probe(container, src)
-        tracks, n_frames = _analyse(anon, container, src, info, settings, progress, detect_every)
+        tracks, n_frames = _analyse(engines, container, src, info, settings, progress, detect_every)
     finally:
         container.close()
-    decisions = [_decide(t, anon.consent, settings) for t in tracks]
+    decisions = [_decide(t, engines.consent, settings) for t in tracks]
     strip = settings.strip_audio
     _render(src, dst, info, decisions, n_frames, settings, strip, progress, detect_every)
     regions = tuple(
@@ -182,19 +176,17 @@ def process_video(
     )
     fps = float(info.fps)
     audio = "none" if info.audio is None else ("stripped" if strip else AUDIO_KEPT)
-    extra = {
-        "video": {
-            "frames": n_frames,
-            "fps": round(fps, 3),
-            "duration": round(n_frames / fps, 3) if fps else info.duration,
-            "rotation": info.rotation,
-            "audio": audio,
-            "detect_every": detect_every,
-            "face_threshold": video_threshold(settings),
-            "pad_frames": _pad(detect_every),
-            "tracks": [d.as_report() for d in decisions],
-        }
-    }
+    video = VideoReport(
+        frames=n_frames,
+        fps=round(fps, 3),
+        duration=round(n_frames / fps, 3) if fps else info.duration,
+        rotation=info.rotation,
+        audio=audio,
+        detect_every=detect_every,
+        face_threshold=video_threshold(settings),
+        pad_frames=_pad(detect_every),
+        tracks=tuple(d.as_report() for d in decisions),
+    )
     return ImageResult(
         str(src),
         str(dst),
@@ -205,7 +197,7 @@ def process_video(
         ("container-metadata",),
         regions,
         seconds=time.perf_counter() - start,
-        extra=extra,
+        video=video,
     )
 
 
@@ -246,7 +238,7 @@ class _Bar:
 
 
 def _analyse(
-    anon: Anonymiser,
+    engines: VideoEngines,
     container: Any,
     src: Path,
     info: codec.VideoInfo,
@@ -255,8 +247,8 @@ def _analyse(
     detect_every: int,
 ) -> tuple[list[Track], int]:
     """Pass 1: detections linked into tracks, with match votes. Returns (tracks, frame count)."""
-    detector = video_detector(anon)
-    matcher = anon.face_matcher
+    detector = engines.face_detector
+    matcher = engines.face_matcher
     tracker = Tracker(max_gap=max(MAX_GAP, 3 * detect_every), step=detect_every)
     threshold = video_threshold(settings)
     last_matched: dict[int, int] = {}
@@ -279,8 +271,8 @@ def _analyse(
 
 
 def _vote(
-    matcher: Any,
-    rgb: Any,
+    matcher: FaceMatcher,
+    rgb: np.ndarray,
     dets: list[Detection],
     tracks: list[Track],
     frame: int,
@@ -307,7 +299,7 @@ def _every(track: Track) -> int:
     return MATCH_EVERY
 
 
-def _decide(track: Track, consent: Any, settings: Settings) -> TrackDecision:
+def _decide(track: Track, consent: ConsentQuery | None, settings: Settings) -> TrackDecision:
     """Sharp frames (``sharp_frames``) of pupils with video consent; the rest of the track blurred.
     The reason and the review flag come from the votes on clear frames (crowded ones show a face
     partly hidden)."""
@@ -347,7 +339,6 @@ def _render(
     encode, copy audio."""
     sharp = {d.track.id: d.sharp for d in decisions}
     boxes = frame_boxes([d.track for d in decisions], _pad(detect_every), n_frames)
-    av = codec._av()
     container = codec.open_video(src)
     writer: codec.SafeVideoWriter | None = None
     bar = _Bar("writing", n_frames, src.name, progress, settings.quiet)
@@ -377,8 +368,8 @@ def _render(
             raise MediaError(f"{src}: decoded {index} frames on the second pass, not {n_frames}")
         writer.commit()
         writer = None
-    except av.FFmpegError as err:
-        raise MediaError(f"{src}: cannot re-encode the video: {codec._short(err)}") from None
+    except codec.FFmpegError as err:
+        raise MediaError(f"{src}: cannot re-encode the video: {codec.short_error(err)}") from None
     finally:
         bar.close()
         if writer is not None:
@@ -386,4 +377,4 @@ def _render(
         container.close()
 
 
-__all__ = ["AUDIO_KEPT", "TrackDecision", "process_video", "video_detector"]
+__all__ = ["AUDIO_KEPT", "TrackDecision", "VideoEngines", "process_video"]

@@ -13,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 
 from anonymiser.errors import MediaError
@@ -37,21 +38,17 @@ class VideoInfo:
     audio: str | None  # the audio codec's name, or None
 
 
-def _av() -> Any:
-    import av
-
-    return av
+FFmpegError = av.FFmpegError  # what PyAV raises for a file it cannot decode or encode
 
 
 def open_video(path: Path) -> Any:
     """Open ``path`` for reading; ``MediaError`` when it is not a readable video."""
-    av = _av()
     try:
         container = av.open(str(path), mode="r")
     except FileNotFoundError:
         raise MediaError(f"{path}: file not found") from None
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as err:
-        raise MediaError(f"{path}: not a readable video: {_short(err)}") from None
+        raise MediaError(f"{path}: not a readable video: {short_error(err)}") from None
     if not container.streams.video:
         container.close()
         raise MediaError(f"{path}: no video stream")
@@ -59,7 +56,8 @@ def open_video(path: Path) -> Any:
     return container
 
 
-def _short(err: BaseException) -> str:
+def short_error(err: BaseException) -> str:
+    """An FFmpeg error as one short line."""
     return " ".join(str(err).split())[:200]
 
 
@@ -76,8 +74,8 @@ def probe(container: Any, path: Path) -> VideoInfo:
         else:
             raise MediaError(f"{path}: the video has no frames")
         container.seek(0)
-    except _av().FFmpegError as err:
-        raise MediaError(f"{path}: cannot decode the video: {_short(err)}") from None
+    except av.FFmpegError as err:
+        raise MediaError(f"{path}: cannot decode the video: {short_error(err)}") from None
     if rotation in (90, 270):
         width, height = height, width
     fps = stream.average_rate or stream.guessed_rate or Fraction(30)
@@ -104,7 +102,7 @@ def _rotation(frame: Any) -> int:
 
 def to_rgb(frame: Any, rotation: int) -> np.ndarray:
     """A decoded frame as an RGB uint8 array, rotated as it is meant to be displayed."""
-    rgb = frame.to_ndarray(format="rgb24")
+    rgb: np.ndarray = frame.to_ndarray(format="rgb24")
     if rotation:
         rgb = np.ascontiguousarray(np.rot90(rgb, rotation // 90))
     return rgb
@@ -116,8 +114,8 @@ def frames(container: Any, path: Path, rotation: int) -> Iterator[np.ndarray]:
     try:
         for frame in container.decode(stream):
             yield to_rgb(frame, rotation)
-    except _av().FFmpegError as err:
-        raise MediaError(f"{path}: cannot decode the video: {_short(err)}") from None
+    except av.FFmpegError as err:
+        raise MediaError(f"{path}: cannot decode the video: {short_error(err)}") from None
 
 
 class SafeVideoWriter:
@@ -138,7 +136,6 @@ class SafeVideoWriter:
         crf: int = CRF,
         preset: str = PRESET,
     ) -> None:
-        av = _av()
         self.dst = dst
         self.tmp = temp_beside(dst, ".part.mp4")
         self.out = av.open(
@@ -175,7 +172,6 @@ class SafeVideoWriter:
 
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
         """Encode one RGB frame at ``pts`` (in the input stream's time base)."""
-        av = _av()
         h, w = rgb.shape[:2]
         if (w, h) != (self.width, self.height):
             rgb = np.pad(rgb, ((0, self.height - h), (0, self.width - w), (0, 0)), mode="edge")

@@ -71,7 +71,7 @@ def _similarity(a: Box, b: Box, gap: int) -> float:
     if ratio > 4.0:
         return 0.0
     (ax, ay), (bx, by) = a.centre, b.centre
-    dist = ((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5
+    dist = float(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5)
     reach = size * (0.6 + 0.15 * min(gap, 10))
     return max(0.0, 1.0 - dist / reach)
 

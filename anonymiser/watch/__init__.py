@@ -1,6 +1,7 @@
 """Hot folder: staff drop photos into ``ROOT/incoming`` and collect safe copies from ``ROOT/ready``.
 
-See ``docs/watch.md``. Only the public API is used to anonymise.
+See ``docs/watch.md``. Files are anonymised by ``Anonymiser.process_file`` and recorded by the run's
+own steps (``anonymiser.run``), like ``blur``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,17 @@ from anonymiser.files import open_sqlite
 
 SCHEMA_VERSION = 1
 
-STATES = ("seen", "processing", "done", "failed")
+
+class JournalState(StrEnum):
+    """Where a file is: ``seen -> processing -> done | failed`` (stored as these values)."""
+
+    SEEN = "seen"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+STATES = tuple(JournalState)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -65,7 +76,7 @@ class Row:
     size: int
     sha256: str
     batch: str
-    state: str
+    state: JournalState
     output: str | None
     area: str | None
     original: str | None
@@ -83,7 +94,13 @@ class Row:
         return json.loads(self.record) if self.record else None
 
 
-_COLUMNS = ", ".join(Row.__slots__)  # type: ignore[attr-defined]
+_COLUMNS = ", ".join(f.name for f in fields(Row))
+
+
+def _row(values: tuple[Any, ...]) -> Row:
+    row = Row(*values)
+    return replace(row, state=JournalState(row.state), finished=bool(row.finished),
+                   reported=bool(row.reported))  # fmt: skip
 
 
 class Journal:
@@ -192,7 +209,7 @@ class Journal:
             cur = self._con.execute(
                 f"SELECT {_COLUMNS} FROM files WHERE {where} ORDER BY {order}", args
             )
-            return [Row(*r) for r in cur.fetchall()]
+            return [_row(r) for r in cur.fetchall()]
         except sqlite3.Error as err:
             raise JournalError(f"{self.path}: journal read failed: {err}") from None
 
@@ -233,7 +250,7 @@ class Journal:
         return row[0] if row else None
 
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(STATES, 0)
+        out: dict[str, int] = dict.fromkeys(STATES, 0)
         for state, n in self._con.execute("SELECT state, COUNT(*) FROM files GROUP BY state"):
             out[state] = n
         return out

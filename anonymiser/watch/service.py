@@ -1,6 +1,7 @@
 """The hot-folder service: watch ``ROOT/incoming``, anonymise each complete file exactly once.
 
-Only the public API is used to anonymise (``Anonymiser.process_file``, ``write_report``). One
+It anonymises through the library (``Anonymiser.process_file``), records through the run's audit
+step (``run.record``) and writes the same report and review page as ``blur``, per batch. One
 ``Anonymiser`` lives for the whole process (models load once); it is rebuilt, keeping the loaded
 face detector, when the consent log changes. Per file, in this order, each step committed:
 
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 from anonymiser import (
     AnonymiserError,
@@ -36,9 +37,9 @@ from anonymiser import (
     ImageResult,
     Settings,
     Status,
-    audit,
 )
-from anonymiser.consent import ConsentLog, withdrawals_path
+from anonymiser.consent import ConsentLog, Pupil, withdrawals_path
+from anonymiser.detect import FaceDetector
 from anonymiser.errors import SettingsError
 from anonymiser.files import fsync_dir, sha256_file, write_text_atomic
 from anonymiser.identify.names import RosterNameMatcher
@@ -50,8 +51,11 @@ from anonymiser.inputs import (
     safe_part,
     unsupported_reason,
 )
+from anonymiser.pipeline import Anonymiser
+from anonymiser.results import Intake
+from anonymiser.run import record
 from anonymiser.settings import TextMode
-from anonymiser.watch.journal import Journal, Row
+from anonymiser.watch.journal import Journal, JournalState, Row
 from anonymiser.watch.layout import (
     PRIVATE_DIR_MODE,
     PRIVATE_FILE_MODE,
@@ -70,17 +74,40 @@ DEFAULT_POLL = 5.0  # seconds between scans when events are unavailable
 SAFETY_RESCAN = 30.0  # full rescan even with events (missed events, renames on some shares)
 TIDY_AGE = 120.0  # empty folders in incoming/ older than this are removed
 
-# (settings, consent log or None, previous Anonymiser or None) -> an Anonymiser
-Factory = Callable[[Settings, Any, Any], Any]
+
+class Engine(Protocol):
+    """What the watcher uses of an ``Anonymiser`` (tests give fakes through the factory)."""
+
+    settings: Settings
+
+    @property
+    def pupils(self) -> list[Pupil]: ...
+
+    @property
+    def face_detector(self) -> FaceDetector: ...
+
+    def warnings(self) -> list[str]: ...
+
+    def process_file(self, src: str | Path, dst: str | Path) -> ImageResult: ...
+
+
+class Factory(Protocol):
+    """Builds the engine for the settings and consent log (None: default deny), keeping what
+    it can of the previous one (the loaded face model)."""
+
+    def __call__(
+        self, settings: Settings, consent: ConsentLog | None, previous: Engine | None
+    ) -> Engine: ...
 
 
 class WatchError(SettingsError):
     """The watched folder cannot be used (unsafe layout, another watcher running)."""
 
 
-def default_factory(settings: Settings, consent: Any, previous: Any) -> Any:
-    from anonymiser import Anonymiser
-
+def default_factory(
+    settings: Settings, consent: ConsentLog | None, previous: Engine | None
+) -> Engine:
+    """An ``Anonymiser``; a rebuilt one keeps the previous one's face detector."""
     if previous is not None:  # keep the loaded face model
         return Anonymiser(settings, consent, face_detector=previous.face_detector)
     return Anonymiser(settings, consent)
@@ -156,11 +183,11 @@ class Watcher:
         self._factory = factory
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._anon: Any = None
-        self._consent: Any = None
+        self._engine: Engine | None = None
+        self._consent: ConsentLog | None = None
         self._consent_fp: str | None = None
         self._year_warning: str | None = None  # the last "no rows for this year" logged
-        self._good_pupils: list[Any] = []
+        self._good_pupils: list[Pupil] = []
         self._names: tuple[tuple[Any, ...], NameFinder | None] = ((), None)  # roster -> matcher
         self._tracker = SettleTracker(options.settle)
         self._journal: Journal | None = None
@@ -354,11 +381,11 @@ class Watcher:
         path = self.options.consent_path
         settings = self.options.settings
         if path is None:
-            if self._anon is None:
-                self._anon = self._factory(settings, None, None)
+            if self._engine is None:
+                self._engine = self._factory(settings, None, None)
             return
         fp = consent_fingerprint(path)
-        if fp == self._consent_fp and self._anon is not None:
+        if fp == self._consent_fp and self._engine is not None:
             return
         try:
             consent = ConsentLog.load(path)
@@ -374,12 +401,12 @@ class Watcher:
             denied = (
                 settings.replace(text=TextMode.ALL) if settings.text is TextMode.NAMES else settings
             )
-            self._anon = self._factory(denied, None, self._anon)
+            self._engine = self._factory(denied, None, self._engine)
             self._consent = None
         else:
             if self._consent_fp is not None:
                 log.info("consent log changed: reloaded (%s)", getattr(consent, "sha256", "")[:12])
-            self._anon = self._factory(settings, consent, self._anon)
+            self._engine = self._factory(settings, consent, self._engine)
             self._consent = consent
             self._good_pupils = list(self._anon.pupils)
             if self._journal is not None:
@@ -443,7 +470,7 @@ class Watcher:
             return  # changed while hashing: settle again
         rel = _rel_str(e.rel)
         row = self.journal.find(rel, digest)
-        if row is not None and row.state in ("done", "failed"):
+        if row is not None and row.state in (JournalState.DONE, JournalState.FAILED):
             if not row.finished:
                 self._move_original(row, src)  # finishing after a crash
             else:
@@ -456,7 +483,8 @@ class Watcher:
 
     def _duplicate(self, row: Row, e: Entry) -> None:
         """The same content at the same path was already processed: keep it, do not redo."""
-        where = f"{row.area}/{row.output}" if row.state == "done" else f"failed/ ({row.error})"
+        done = row.state is JournalState.DONE
+        where = f"{row.area}/{row.output}" if done else f"failed/ ({row.error})"
         log.info("%s: already processed earlier (same content): %s", e.rel, where)
         target = unique_path(self.layout.target(self.layout.originals, e.rel))
         self._move(e.path, target, self.layout.originals, private=True)
@@ -514,7 +542,7 @@ class Watcher:
             result,
             source=f"incoming/{row.rel}",
             output=final_rel,
-            extra={**result.extra, "original": original_rel, **self._consent_extra()},
+            intake=self._intake(original_rel),
         )
         self.journal.done(row.id, out, area, original_rel, to_record(report))
         self.done_count += 1
@@ -542,36 +570,39 @@ class Watcher:
             source=f"incoming/{row.rel}",
             output=None,
             error=error,
-            extra={**failed.extra, "original": target_rel, **self._consent_extra()},
+            intake=self._intake(target_rel),
         )
         self.journal.failed(row.id, error, target_rel, to_record(failed))
         self.failed_count += 1
         log.error("%s: FAILED -> %s: %s", e.rel, target_rel, error)
         self._move_original(self.journal.get(row.id), e.path)
 
-    def _consent_extra(self) -> dict[str, Any]:
-        sha = getattr(self._consent, "sha256", None)
-        return {"consent_sha256": sha, "received": datetime.now().isoformat(timespec="seconds")}
+    def _intake(self, original: str) -> Intake:
+        """Where the original went, the consent log judged by, and now."""
+        sha = self._consent.sha256 if self._consent is not None else None
+        return Intake(original, sha, datetime.now().isoformat(timespec="seconds"))
 
     def _audit(self, result: ImageResult, src: Path, final: Path | None) -> None:
         """Append to the shared audit journal (``anonymiser.audit``) when it is available."""
         try:
             entry = replace(result, source=str(src), output=str(final) if final else None)
-            audit.record_batch(
+            warning = record(
                 BatchResult((entry,)),
                 self._anon.settings,
                 self._consent,
                 pupils=self._pupils() or None,  # the last good roster while the log is invalid
             )
         except Exception as err:  # the audit journal must never stop the service
-            log.error("audit journal: %s", err)
+            warning = str(err)
+        if warning:
+            log.error("audit journal: %s", warning)
 
     def _move_original(self, row: Row, src: Path) -> None:
         """Move the original out of incoming/ to where the journal says, then mark it finished."""
         layout = self.layout
         assert row.original is not None
         target = layout.root.joinpath(*PurePosixPath(row.original).parts)
-        private = row.state == "done"
+        private = row.state is JournalState.DONE
         area = layout.originals if private else layout.failed
         if os.path.lexists(target):
             target = unique_path(target)
@@ -597,8 +628,13 @@ class Watcher:
         fsync_dir(src.parent)
 
     # -- output names ------------------------------------------------------------------------
-    def _pupils(self) -> list[Any]:
-        return list(getattr(self._anon, "pupils", None) or []) or self._good_pupils
+    @property
+    def _anon(self) -> Engine:
+        assert self._engine is not None, "watcher not started"
+        return self._engine
+
+    def _pupils(self) -> list[Pupil]:
+        return list(self._engine.pupils if self._engine is not None else []) or self._good_pupils
 
     def _name_finder(self) -> NameFinder | None:
         """The roster's names (the last good roster while the log is invalid), for output

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from anonymiser import ExitCode, Settings
 from anonymiser.check import Checker, check_paths, review_folder, verify_batch
 from anonymiser.results import BatchResult, ImageResult, Status
+from anonymiser.run import checker_for
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FACES = DATA / "faces"
@@ -148,12 +149,13 @@ def test_verify_batch_moves_failing_output_out_of_the_output_folder(
         )
     )
     anon = Anonymiser(settings, face_detector=NoFaces())
-    result = verify_batch(batch, anon, out)
+    result = verify_batch(batch, checker_for(anon), out)
     assert [r.status for r in result.images] == [Status.OK, Status.FAILED, Status.FAILED]
     failed = result.images[1]
     assert failed.output is None and "verification failed" in (failed.error or "")
     held = review_folder(out) / "sub" / "bad.jpg"
-    assert failed.extra["held_for_review"] == str(held)
+    assert failed.held_for_review == str(held)
+    assert failed.as_report()["held_for_review"] == str(held)
     assert held.exists() and not bad.exists() and good.exists()
     assert "gps" in held.with_name("bad.jpg.reason.txt").read_text()
     assert not str(held).startswith(str(out) + "/")  # never inside the folder that is published

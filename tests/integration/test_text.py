@@ -14,7 +14,7 @@ from PIL import Image
 from anonymiser.detect.text import RapidOcrDetector, _merge, _split_label, _tiles
 from anonymiser.identify.names import RosterNameMatcher
 from anonymiser.results import Box, Detection, Kind
-from anonymiser.settings import Settings
+from anonymiser.settings import OcrSettings, Settings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "name_text"
 
@@ -99,7 +99,7 @@ def test_rotated_text(detector: RapidOcrDetector) -> None:
 @pytest.mark.slow
 def test_small_text_in_large_image_is_found_by_tiling(crop: np.ndarray) -> None:
     # A small full pass (800 px) cannot read the crop's text; native 1024-px tiles can.
-    small = RapidOcrDetector(Settings(extra={"ocr_full_side": 800, "ocr_tile": 1024}))
+    small = RapidOcrDetector(Settings(ocr=OcrSettings(full_side=800, tile=1024)))
     big = np.full((1200, 2000, 3), 200, np.uint8)
     big[900 : 900 + crop.shape[0], 1300 : 1300 + crop.shape[1]] = crop
     named, pupils = names_found(small, big)

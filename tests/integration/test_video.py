@@ -98,7 +98,7 @@ def test_face_crossing_out_of_frame_and_back(
     dst = tmp_path / "out" / "cross.mp4"
     result = anon.process_file(src, dst)
     assert result.status is Status.OK, result.error
-    video = result.extra["video"]
+    video = result.as_report()["video"]
     assert video["audio"] == AUDIO_KEPT
     assert video["tracks"] and all(t["action"] == "blurred" for t in video["tracks"])
     assert len(result.regions) == len(video["tracks"])
@@ -126,12 +126,12 @@ def test_rotated_phone_video(tmp_path: Path, anon: Anonymiser, checker: object) 
     result = anon.process_file(src, dst)
     assert result.status is Status.OK, result.error
     assert (result.width, result.height) == (240, 320)
-    assert result.extra["video"]["rotation"] == 90
+    assert result.as_report()["video"]["rotation"] == 90
     facts = stream_facts(dst)
     assert (facts["width"], facts["height"]) == (240, 320)
     out = decoded(dst)
     assert out[0].shape == (320, 240, 3) and len(out) == 24
-    assert result.extra["video"]["tracks"]
+    assert result.as_report()["video"]["tracks"]
     _, _, misses = unblurred_faces(src, dst, checker, threshold=0.2)
     assert misses == []
 
@@ -155,9 +155,9 @@ def test_video_without_audio(tmp_path: Path) -> None:
     anon = Anonymiser(Settings(workers=1), face_detector=FixedFaces())
     result = anon.process_file(src, tmp_path / "silent-out.mp4")
     assert result.status is Status.OK, result.error
-    assert result.extra["video"]["audio"] == "none"
+    assert result.as_report()["video"]["audio"] == "none"
     assert stream_facts(tmp_path / "silent-out.mp4")["audio"] is None
-    assert result.extra["video"]["frames"] == 12
+    assert result.as_report()["video"]["frames"] == 12
 
 
 def test_strip_audio_and_metadata_removed(tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ def test_strip_audio_and_metadata_removed(tmp_path: Path) -> None:
     dst = tmp_path / "meta-out.mp4"
     result = anon.process_file(src, dst)
     assert result.status is Status.OK, result.error
-    assert result.extra["video"]["audio"] == "stripped"
+    assert result.as_report()["video"]["audio"] == "stripped"
     facts = stream_facts(dst)
     assert facts["audio"] is None
     meta = facts["metadata"]
@@ -207,7 +207,7 @@ def test_consent_is_per_track_and_per_media(tmp_path: Path) -> None:
     )
     r = images_only.process_file(src, tmp_path / "a.mp4")
     assert r.status is Status.OK, r.error
-    assert [t["reason"] for t in r.extra["video"]["tracks"]] == ["no-consent"]
+    assert [t["reason"] for t in r.as_report()["video"]["tracks"]] == ["no-consent"]
     # Video consent: kept, and the pixels are left alone.
     kept = Anonymiser(
         settings,
@@ -216,7 +216,7 @@ def test_consent_is_per_track_and_per_media(tmp_path: Path) -> None:
         face_matcher=AlwaysMatch(MatchStatus.MATCHED),
     )
     r = kept.process_file(src, tmp_path / "b.mp4")
-    track = r.extra["video"]["tracks"][0]
+    track = r.as_report()["video"]["tracks"][0]
     assert (track["action"], track["pupil_id"]) == ("kept", "P1")
     assert r.regions[0].action is Action.KEPT
     a, b = decoded(src)[5], decoded(tmp_path / "b.mp4")[5]
@@ -229,7 +229,7 @@ def test_consent_is_per_track_and_per_media(tmp_path: Path) -> None:
         face_matcher=AlwaysMatch(MatchStatus.AMBIGUOUS, None),
     )
     r = amb.process_file(src, tmp_path / "c.mp4")
-    assert r.extra["video"]["tracks"][0]["reason"] == "ambiguous-match"
+    assert r.as_report()["video"]["tracks"][0]["reason"] == "ambiguous-match"
     assert r.needs_review
 
 
@@ -237,7 +237,9 @@ def test_progress_callback(tmp_path: Path) -> None:
     src = make_video(tmp_path / "p.mp4", frames=6, audio=False)
     seen: list[tuple[str, int, int]] = []
     anon = Anonymiser(Settings(workers=1), face_detector=FixedFaces())
-    process_video(anon, src, tmp_path / "p-out.mp4", progress=lambda *a: seen.append(a))
+    process_video(
+        anon.video_engines(), src, tmp_path / "p-out.mp4", progress=lambda *a: seen.append(a)
+    )
     assert [s for s in seen if s[0] == "faces"][-1][1] == 6
     assert [s for s in seen if s[0] == "writing"][-1][1:] == (6, 6)
 
@@ -348,7 +350,7 @@ def test_identity_switch_never_shows_the_other_face(tmp_path: Path) -> None:
     dst = tmp_path / "pair-out.mp4"
     result = anon.process_file(src, dst)
     assert result.status is Status.OK, result.error
-    tracks = result.extra["video"]["tracks"]
+    tracks = result.as_report()["video"]["tracks"]
     assert len(tracks) == 2 and all(t["first_frame"] == 0 for t in tracks)  # so: swapped
     before, after = decoded(src), decoded(dst)
     assert len(after) == len(before) == 52
@@ -378,12 +380,11 @@ def test_detect_every_comes_from_settings(tmp_path: Path) -> None:
     src = make_video(tmp_path / "e.mp4", frames=12, audio=False)
     detector = CountingFaces(Box(10, 10, 40, 40))
     anon = Anonymiser(Settings(workers=1, video_detect_every=3), face_detector=detector)
-    assert anon.face_detector_injected is detector
+    assert anon.video_engines().face_detector is detector  # injected: video frames too
     result = anon.process_file(src, tmp_path / "e-out.mp4")
     assert result.status is Status.OK, result.error
-    assert result.extra["video"]["detect_every"] == 3
+    assert result.as_report()["video"]["detect_every"] == 3
     assert detector.calls == 4
-    assert Anonymiser(Settings()).face_detector_injected is None
     with pytest.raises(SettingsError, match="video_detect_every"):
         Settings(video_detect_every=0)
 

@@ -32,6 +32,9 @@ class FakeConsent:
         self.path = path
         self.sha256 = "ab" * 32
 
+    def roster(self, on_date: object = None) -> list[object]:
+        return []
+
 
 def face(action: Action, reason: Reason, pupil: str | None = None) -> Region:
     return Region(Kind.FACE, Box(10, 10, 40, 40), 0.9, action, reason, pupil)

@@ -22,7 +22,18 @@ from anonymiser.identify.faces import (
     check_store_location,
     classify,
 )
-from anonymiser.results import Action, Box, Detection, FaceMatch, Kind, MatchStatus, Reason
+from anonymiser.results import (
+    Action,
+    Box,
+    Detection,
+    FaceMatch,
+    ImageResult,
+    Kind,
+    MatchStatus,
+    Reason,
+    Region,
+    Status,
+)
 from anonymiser.settings import Settings
 from anonymiser.withdraw import withdraw
 
@@ -326,19 +337,15 @@ def test_withdraw_records_purges_and_lists_outputs(
     enrol(school, s, detector=FakeDetector(), embedder=FakeEmbedder())
     reports = tmp_path / "reports"
     reports.mkdir()
-    region = {"kind": "face", "pupil_id": "P1", "action": "kept", "reason": "consent"}
-    blurred = {**region, "action": "blurred", "reason": "no-consent"}
-    (reports / "run1.json").write_text(
-        json.dumps(
-            {
-                "images": [
-                    {"source": "in/a.jpg", "output": "out/a.jpg", "regions": [region]},
-                    {"source": "in/b.jpg", "output": "out/b.jpg", "regions": [blurred]},
-                    {"source": "in/c.jpg", "output": None, "regions": [region]},
-                ]
-            }
-        )
-    )
+    box = Box(1, 1, 9, 9)
+    kept = Region(Kind.FACE, box, 0.9, Action.KEPT, Reason.CONSENT, "P1")
+    blurred = Region(Kind.FACE, box, 0.9, Action.BLURRED, Reason.NO_CONSENT, "P1")
+    images = [
+        ImageResult("in/a.jpg", "out/a.jpg", Status.OK, regions=(kept,)),
+        ImageResult("in/b.jpg", "out/b.jpg", Status.OK, regions=(blurred,)),
+        ImageResult("in/c.jpg", None, Status.FAILED, regions=(kept,)),
+    ]
+    (reports / "run1.json").write_text(json.dumps({"images": [i.as_report() for i in images]}))
     (reports / "other.json").write_text("[1, 2]")
     report = withdraw(school, "P1", date(2026, 10, 5), s, reports=[reports])
     assert report.purged_embeddings == 2
@@ -381,17 +388,17 @@ def test_withdraw_lists_each_output_once(
     root = tmp_path / "watched"  # a watcher's report: paths relative to ROOT
     (root / "ready" / "reports").mkdir(parents=True)
     (root / "ready" / "photo-00001.jpg").write_bytes(b"safe")
-    region = {"kind": "face", "pupil_id": "P1", "action": "kept", "reason": "consent"}
+    kept = Region(Kind.FACE, Box(1, 1, 9, 9), 0.9, Action.KEPT, Reason.CONSENT, "P1")
 
     def report(path: Path, outputs: list[str]) -> None:
         images = [
-            {"source": f"in/{Path(o).name}", "output": o, "regions": [region]} for o in outputs
+            ImageResult(f"in/{Path(o).name}", o, Status.OK, regions=(kept,)).as_report()
+            for o in outputs
         ]
         path.write_text(json.dumps({"images": images}))
 
     report(run / "out2.json", ["out2/obama_and_biden.jpg", "out2/b.jpg", "out2/gone.jpg"])
     report(root / "ready" / "reports" / "2026-10-01 files.json", ["ready/photo-00001.jpg"])
-    kept = Region(Kind.FACE, Box(1, 1, 9, 9), 0.9, Action.KEPT, Reason.CONSENT, "P1")
     journal_outputs = [
         run / "out2" / "obama_and_biden.jpg",
         run / "out2" / ".." / "out2" / "b.jpg",  # another spelling of the same file

@@ -1,0 +1,42 @@
+"""The one place that builds the face detector, with the passes each use needs.
+
+Photos get every pass (mirrored small images, turned faces when ``Settings.turned_faces``); video
+frames cheaper scales and no extra passes (speed: every frame is detected); ``check`` single
+upright passes (its thresholds were measured on them); reference photos (portraits) upright
+passes only (turned ones add only clutter).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from anonymiser.detect.faces import CenterFaceDetector
+from anonymiser.settings import Settings
+
+# Video frames: scales for CenterFace (long side, px) — cheaper than the photo default.
+VIDEO_SIZES: tuple[int, ...] = (360, 720)
+VIDEO_TILE = 4096  # no tiling below 5K: one native pass is cheaper than overlapping tiles
+
+
+class DetectorUse(StrEnum):
+    """What a face detector is built for."""
+
+    PHOTO = "photo"
+    VIDEO = "video"
+    CHECK = "check"
+    REFERENCE = "reference"
+
+
+def face_detector(settings: Settings, use: DetectorUse, threads: int = 1) -> CenterFaceDetector:
+    """CenterFace configured for ``use`` (see the module docstring), on ``threads`` threads."""
+    sizes, tile = settings.detect_sizes, settings.tile_size
+    if use is DetectorUse.PHOTO:
+        return CenterFaceDetector(sizes, tile, threads, rotated=settings.turned_faces)
+    if use is DetectorUse.VIDEO:
+        return CenterFaceDetector(VIDEO_SIZES, VIDEO_TILE, threads, mirror=False, rotated=False)
+    if use is DetectorUse.CHECK:
+        return CenterFaceDetector(sizes, tile, threads, mirror=False, rotated=False)
+    return CenterFaceDetector(sizes, tile, threads, rotated=False)
+
+
+__all__ = ["VIDEO_SIZES", "VIDEO_TILE", "DetectorUse", "face_detector"]
