@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine with Python 3.11+:
 #   make demo   install into .venv and anonymise samples/ (outputs, report, review page in demo-out/)
-#   make test   install into .venv-test and run ruff, mypy and the test suite (+ accuracy gate if ../shared/data exists)
+#   make test   install into .venv-test and run ruff, mypy, the import layers and the test suite (+ accuracy gate if ../shared/data exists)
 PYTHON ?= python3
 DEMO_OUT ?= demo-out
 SHARED_DATA ?= ../shared/data
@@ -35,6 +35,7 @@ test: .venv-test/.installed
 	.venv-test/bin/ruff check anonymiser tests benchmarks
 	.venv-test/bin/ruff format --check anonymiser tests benchmarks
 	.venv-test/bin/mypy anonymiser
+	.venv-test/bin/lint-imports --no-cache
 	.venv-test/bin/pytest -q -p no:cacheprovider
 	@if [ -d "$(SHARED_DATA)/face_detection" ]; then \
 		.venv-test/bin/python benchmarks/accuracy.py --data $(SHARED_DATA) --gate; \

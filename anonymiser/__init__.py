@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from anonymiser._version import __version__
 from anonymiser.errors import (
     AnonymiserError,
     ConsentError,

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from anonymiser import __version__
+from anonymiser._version import __version__
 from anonymiser.errors import StorageError
 from anonymiser.files import open_sqlite, sha256_file
 from anonymiser.inputs import NAME_HIDDEN, NameHider

@@ -24,13 +24,9 @@ For each output it looks again, without trusting the pipeline's own report:
 * metadata: any EXIF/XMP/IPTC/GPS/thumbnail/comment left (``media.scan_metadata``);
 * file names: a roster name in the file or folder name.
 
-Measured by ``benchmarks/check_gate.py`` (43 dev photos from face_detection/, identities/,
-samples/ and tests/data/faces/, blurred by the pipeline with no consent log): no finding on the 43
-outputs nor on a 12 MP mosaic of them (the rule before, score >= 0.45 and detail >= 30: one).
-Run on the originals, it catches 77 of the 79 annotated faces >= 16 px the pipeline blurs (before:
-68; the two left are a head bowed under a cap and a half-hidden profile), 16 of 21 smaller ones
-(before: 15) and 67 of 69 regions in the photos without annotations (a 14 px face and a patch of
-wall left). ``--strict`` catches all 193 regions, with 23 false findings on the 43 outputs.
+What the rule catches and how often it raises a false alarm is measured by
+``benchmarks/check_gate.py``; the figures are in ``benchmarks/README.md`` (not here, where they would
+go stale).
 """
 
 from __future__ import annotations

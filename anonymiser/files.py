@@ -52,7 +52,7 @@ def commit(tmp: Path, path: Path, mode: int) -> None:
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    tmp.replace(path)
     fsync_dir(path.parent)
 
 

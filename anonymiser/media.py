@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import re
 import struct
 import warnings
@@ -394,7 +393,7 @@ def save_image(
 def _refuse_input(path: Path, source: Path) -> None:
     try:
         same = path.resolve() == source.resolve() or (
-            path.exists() and source.exists() and os.path.samefile(path, source)
+            path.exists() and source.exists() and path.samefile(source)
         )
     except OSError:
         same = False

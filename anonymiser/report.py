@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from anonymiser import __version__
+from anonymiser._version import __version__
 from anonymiser.consent import academic_year_of
 from anonymiser.errors import MediaError
 from anonymiser.files import write_text_atomic

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from anonymiser import __version__
+from anonymiser._version import __version__
 from anonymiser.consent import academic_year_of
 from anonymiser.errors import MediaError
 from anonymiser.files import write_text_atomic

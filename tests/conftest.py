@@ -23,6 +23,24 @@ def _private_home(
     monkeypatch.setenv("ANONYMISER_HOME", str(tmp_path_factory.mktemp("home")))
 
 
+@pytest.fixture(autouse=True)
+def _models_only_in_slow_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test that loads a real model (CenterFace, RapidOCR, dlib) must be marked slow: in any
+    other test loading one fails it (``pytest.fail`` is not an ``Exception``, so the pipeline's
+    fail-closed handler cannot swallow it)."""
+    if request.node.get_closest_marker("slow"):
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        pytest.fail("this test loads a model: mark it @pytest.mark.slow")
+
+    monkeypatch.setattr("anonymiser.detect.faces._load_session", refuse)
+    monkeypatch.setattr("anonymiser.detect.text._load_engine", refuse)
+    monkeypatch.setattr("anonymiser.identify.faces.FaceEmbedder.__init__", refuse)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA

@@ -233,7 +233,7 @@ class TrackIdentity:
 
 
 def track_identity(matches: Sequence[FaceMatch]) -> TrackIdentity:
-    """One identity for a whole track. Default deny:
+    """One identity for a whole track (default deny).
 
     * ever AMBIGUOUS -> ambiguous (blurred throughout);
     * two different pupils matched -> ambiguous;

@@ -463,7 +463,7 @@ class Watcher:
             return
         try:
             digest = sha256_file(src)
-            st = os.stat(src, follow_symlinks=False)
+            st = src.stat(follow_symlinks=False)
         except FileNotFoundError:
             return
         if (st.st_size, st.st_mtime_ns) != (e.size, e.mtime_ns):
@@ -505,7 +505,7 @@ class Watcher:
         try:
             result: ImageResult = self._anon.process_file(src, staging)
             try:
-                st = os.stat(src, follow_symlinks=False)
+                st = src.stat(follow_symlinks=False)
                 changed = (st.st_size, st.st_mtime_ns) != (e.size, e.mtime_ns)
             except FileNotFoundError:
                 changed = True
@@ -532,7 +532,7 @@ class Watcher:
         layout.target(other, out_rel).unlink(missing_ok=True)  # a redo may decide differently
         make_dirs(final.parent, folder, SHARED_DIR_MODE)
         os.chmod(staging, SHARED_FILE_MODE)
-        os.replace(staging, final)
+        staging.replace(final)
         fsync_dir(final.parent)
         original = unique_path(layout.target(layout.originals, e.rel))
         original_rel = original.relative_to(layout.root).as_posix()
@@ -615,7 +615,7 @@ class Watcher:
             raise WatchError(f"{target}: outside {area}")
         make_dirs(target.parent, area, PRIVATE_DIR_MODE if private else SHARED_DIR_MODE)
         try:
-            os.rename(src, target)
+            src.rename(target)
         except OSError as err:
             if err.errno != 18:  # EXDEV: incoming/ is on another file system
                 raise
