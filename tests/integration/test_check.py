@@ -101,6 +101,7 @@ def test_embedded_thumbnail_is_a_finding(tmp_path: Path, settings: Settings) -> 
     assert any(f.kind == "metadata" and "thumbnail" in f.detail for f in findings)
 
 
+@pytest.mark.slow  # loads CenterFace
 def test_name_in_file_name_is_a_finding(tmp_path: Path, settings: Settings, consent) -> None:
     folder = tmp_path / "safe"
     folder.mkdir()
@@ -113,6 +114,7 @@ def test_name_in_file_name_is_a_finding(tmp_path: Path, settings: Settings, cons
     assert "Amelia" not in findings[0].detail and "Okafor" not in findings[0].detail
 
 
+@pytest.mark.slow  # loads CenterFace
 def test_clean_file_passes_and_cli_exit_codes(tmp_path: Path) -> None:
     from anonymiser.cli import main
 
@@ -290,6 +292,7 @@ def test_sample_outputs_pass(tmp_path: Path) -> None:
     assert check_paths([tmp_path / "out"], settings=Settings()) == []
 
 
+@pytest.mark.slow  # loads CenterFace
 def test_a_detector_shared_with_the_pipeline_is_used_without_mirroring(settings: Settings) -> None:
     """The check's thresholds were measured on single passes; it shares the model, not the
     pipeline's mirrored passes for small photos."""

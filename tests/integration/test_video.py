@@ -88,6 +88,7 @@ def _same_timing(src: Path, dst: Path) -> None:
     assert b["duration"] == pytest.approx(a["duration"], abs=1.5 / float(a["fps"]))  # type: ignore[arg-type]
 
 
+@pytest.mark.slow  # loads CenterFace
 def test_face_crossing_out_of_frame_and_back(
     tmp_path: Path, anon: Anonymiser, checker: object
 ) -> None:
@@ -120,6 +121,7 @@ def test_face_crossing_out_of_frame_and_back(
     assert not list((tmp_path / "out").glob(".*"))  # no temporary file left behind
 
 
+@pytest.mark.slow  # loads CenterFace
 def test_rotated_phone_video(tmp_path: Path, anon: Anonymiser, checker: object) -> None:
     src = DATA / "rotated_phone.mp4"  # stored 320x240 with a 90 degree display rotation
     dst = tmp_path / "rotated.mp4"
@@ -136,6 +138,7 @@ def test_rotated_phone_video(tmp_path: Path, anon: Anonymiser, checker: object) 
     assert misses == []
 
 
+@pytest.mark.slow  # loads CenterFace
 def test_sample_clip_keeps_audio_and_timing(
     tmp_path: Path, anon: Anonymiser, checker: object
 ) -> None:
