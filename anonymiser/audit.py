@@ -139,6 +139,8 @@ class FileRecord:
     tool: str
     consent_sha256: str | None
     regions: tuple[RegionRecord, ...] = ()
+    # what people decided about this output since (review app): approved, rejected, ...
+    decisions: tuple[DecisionRecord, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -451,21 +453,15 @@ def record_decision(
                           why, pupil)  # fmt: skip
 
 
-def decision_history(path: str | Path, journal: str | Path | None = None) -> list[DecisionRecord]:
-    """Every decision about the file at ``path`` (by path, or by its content's sha256)."""
-    p = Path(path)
-    names = (str(p.absolute()), str(p.resolve()))
-    digest = sha256_of(p) if p.is_file() else None
-    with connect(journal, create=False) as con:
-        try:
-            rows = con.execute(
-                "SELECT id, time, action, item, output, output_sha256, by, reason, pupil_id "
-                "FROM decisions WHERE item IN (?, ?) OR output IN (?, ?) OR "
-                "(? IS NOT NULL AND output_sha256 = ?) ORDER BY id",
-                (*names, *names, digest, digest),
-            ).fetchall()
-        except sqlite3.OperationalError:  # a journal from before decisions were recorded
-            return []
+def _decisions(con: sqlite3.Connection, where: str, args: Sequence[Any]) -> list[DecisionRecord]:
+    try:
+        rows = con.execute(
+            "SELECT id, time, action, item, output, output_sha256, by, reason, pupil_id "
+            f"FROM decisions WHERE {where} ORDER BY id",
+            tuple(args),
+        ).fetchall()
+    except sqlite3.OperationalError:  # a journal from before decisions were recorded
+        return []
     return [
         DecisionRecord(i, t, Decision(a), it, o, sha, by, why, pupil)
         for i, t, a, it, o, sha, by, why, pupil in rows
@@ -515,7 +511,8 @@ def pupil_outputs(pupil_id: str, path: str | Path | None = None) -> list[FileRec
 
 def file_history(path: str | Path, journal: str | Path | None = None) -> list[FileRecord]:
     """Every record whose source or output is ``path``, or whose input or output has the same
-    content (sha256) as the file at ``path`` now.
+    content (sha256) as the file at ``path`` now; each with the decisions people made about its
+    output (by the output's path or content: an approved copy is the output, byte for byte).
 
     A source path that carried a pupil's name is recorded with the name hidden, so such an
     input is found by its content (hashed here) rather than by its path."""
@@ -524,12 +521,21 @@ def file_history(path: str | Path, journal: str | Path | None = None) -> list[Fi
     resolved = str(p.resolve())
     digest = sha256_of(p) if p.is_file() else None
     with connect(journal, create=False) as con:
-        return _records(
+        records = _records(
             con,
             "f.source IN (?, ?) OR f.output IN (?, ?) OR "
             "(? IS NOT NULL AND (f.input_sha256 = ? OR f.output_sha256 = ?))",
             (absolute, resolved, absolute, resolved, digest, digest, digest),
         )
+        out = []
+        for r in records:
+            decided = _decisions(
+                con,
+                "item = ? OR (? IS NOT NULL AND output_sha256 = ?)",
+                (r.output or "", r.output_sha256, r.output_sha256),
+            )
+            out.append(dataclasses.replace(r, decisions=tuple(decided)))
+    return out
 
 
 __all__ = [
@@ -540,7 +546,6 @@ __all__ = [
     "FileRecord",
     "RegionRecord",
     "connect",
-    "decision_history",
     "file_history",
     "journal_path",
     "pupil_outputs",

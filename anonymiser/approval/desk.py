@@ -237,8 +237,14 @@ class ReviewDesk:
         self.settings = settings or Settings()
         self.consent_path = consent_path
         self.audit_path = journal or audit.journal_path(self.settings)
-        self.users = UserStore.for_root(self.layout.state)
+        self.users = UserStore.for_root(self.layout.root)
         self.db = ReviewDB(self.layout.state / DB_NAME)
+        for folder in (self.approved, self.rejected):
+            if folder.is_symlink():
+                raise ReviewError(f"{folder}: must be a real folder, not a symbolic link")
+            if not folder.exists():
+                folder.mkdir(mode=SHARED_DIR_MODE)
+                os.chmod(folder, SHARED_DIR_MODE)
         self._factory = factory
         self._anon: Any = None
         self._consent: ConsentLog | None = None
@@ -249,6 +255,7 @@ class ReviewDesk:
     # -- folders ----------------------------------------------------------------------------
     @property
     def approved(self) -> Path:
+        """The one folder to publish from."""
         return self.layout.root / "approved"
 
     @property

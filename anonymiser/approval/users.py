@@ -47,9 +47,11 @@ class UserStore:
         self._dummy: str | None = None
 
     @classmethod
-    def for_root(cls, state: Path) -> UserStore:
-        """The store in a watched folder's ``.anonymiser/`` folder."""
-        return cls(state / USERS_FILE)
+    def for_root(cls, root: str | Path) -> UserStore:
+        """The store of the watched folder ``root`` (in its ``.anonymiser/`` folder)."""
+        from anonymiser.watch.layout import Layout
+
+        return cls(Layout.at(root).state / USERS_FILE)
 
     def _load(self) -> dict[str, dict[str, str]]:
         try:

@@ -403,3 +403,31 @@ def make_server(app: Flask, host: str, port: int, *, behind_proxy: bool = False)
         kw.update(trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-for",
                   "x-forwarded-proto", "x-forwarded-host"})  # fmt: skip
     return create_server(app, host=host, port=port, **kw)
+
+
+def serve(
+    desk: ReviewDesk,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    behind_proxy: bool = False,
+) -> None:
+    """Serve the review app until interrupted (Ctrl-C, SIGTERM)."""
+    app = create_app(desk, Options(secure_cookies=behind_proxy))
+    server = make_server(app, host, port, behind_proxy=behind_proxy)
+    log.info("review app for %s on http://%s:%s/", desk.layout.root, host, server.effective_port)
+    try:
+        server.run()
+    finally:
+        server.close()
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
