@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from argon2 import PasswordHasher
 from PIL import Image, ImageDraw
 
 from anonymiser import Anonymiser, Box, Settings
@@ -31,13 +32,18 @@ MISSED = Box(150, 150, 60, 60)  # a "face" the detector misses: the reviewer blu
 WIDTH, HEIGHT = 360, 260
 KEPT, AMBIGUOUS, NOBODY = 40, 120, 200
 PASSWORD = "correct horse battery"
+# argon2id still, with cheap parameters: the production cost (~0.2 CPU s a hash) adds up in tests
+FAST_HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 class FakeFaces:
     name = "fake-faces"
 
     def detect(self, rgb: np.ndarray, threshold: float) -> list[Detection]:
-        return [Detection(Kind.FACE, FACE_A, 0.95, self.name), Detection(Kind.FACE, FACE_B, 0.9, self.name)]
+        return [
+            Detection(Kind.FACE, FACE_A, 0.95, self.name),
+            Detection(Kind.FACE, FACE_B, 0.9, self.name),
+        ]
 
 
 class FakeMatcher:
@@ -109,7 +115,7 @@ def watched_folder(tmp: Path, photos: dict[str, int]) -> Folder:
         watcher.cycle()
     finally:
         watcher.close()
-    users = UserStore.for_root(root)
+    users = UserStore.for_root(root, FAST_HASH)
     users.add("head", PASSWORD, "approver")
     users.add("office", PASSWORD, "viewer")
     return Folder(root, consent, settings)

@@ -214,8 +214,9 @@ def _covers(box: Box, region: Box) -> bool:
 class ReviewDesk:
     """The queue of one watched folder (``root``) and the decisions on it.
 
-    ``settings`` and ``consent_path`` should be the watcher's: "blur more" re-renders with them,
-    and the consent log tells which pupils have withdrawn (take-downs) or no longer consent.
+    ``settings`` should be the watcher's: "blur more" re-renders with them. ``consent_path``
+    defaults to the log the watcher last started with; it tells which pupils have withdrawn
+    (take-downs) or no longer consent (approval refused).
     ``factory`` builds the Anonymiser for re-renders (the watcher's, loading models on first use).
     """
 
@@ -235,7 +236,7 @@ class ReviewDesk:
                 "start `anonymiser watch` on it first)"
             )
         self.settings = settings or Settings()
-        self.consent_path = consent_path
+        self.consent_path = consent_path or self._watchers_consent()
         self.audit_path = journal or audit.journal_path(self.settings)
         self.users = UserStore.for_root(self.layout.root)
         self.db = ReviewDB(self.layout.state / DB_NAME)
@@ -251,6 +252,13 @@ class ReviewDesk:
         self._consent_fp: str | None = None
         self._consent_error: str | None = None
         self._lock = threading.RLock()  # one decision or re-render at a time
+
+    def _watchers_consent(self) -> Path | None:
+        """The consent log the watcher last started with (recorded in its journal)."""
+        wal = not is_network_fs(self.layout.root)
+        with Journal(self.layout.journal, create=False, wal=wal) as journal:
+            recorded = journal.meta("consent_path")
+        return Path(recorded) if recorded else None
 
     # -- folders ----------------------------------------------------------------------------
     @property

@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anonymiser.approval.errors import ReviewError
 from anonymiser.errors import SettingsError
 from anonymiser.files import write_text_atomic
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 USERS_FILE = "review-users.json"
 MIN_PASSWORD = 10
@@ -42,16 +46,19 @@ class User:
 class UserStore:
     """The users of one watched folder's review app."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, hasher: PasswordHasher | None = None) -> None:
+        from argon2 import PasswordHasher
+
         self.path = path
+        self._hasher = hasher or PasswordHasher()  # argon2id, RFC 9106 low-memory profile
         self._dummy: str | None = None
 
     @classmethod
-    def for_root(cls, root: str | Path) -> UserStore:
+    def for_root(cls, root: str | Path, hasher: PasswordHasher | None = None) -> UserStore:
         """The store of the watched folder ``root`` (in its ``.anonymiser/`` folder)."""
         from anonymiser.watch.layout import Layout
 
-        return cls(Layout.at(root).state / USERS_FILE)
+        return cls(Layout.at(root).state / USERS_FILE, hasher)
 
     def _load(self) -> dict[str, dict[str, str]]:
         try:
@@ -90,15 +97,13 @@ class UserStore:
             role = Role(role)
         except ValueError:
             raise SettingsError(f"role {role!r}: choose approver or viewer") from None
-        from argon2 import PasswordHasher
-
         users = self._load()
         created = users.get(name, {}).get("created") or datetime.now(UTC).isoformat(
             timespec="seconds"
         )
         users[name] = {
             "role": str(role),
-            "hash": PasswordHasher().hash(password),
+            "hash": self._hasher.hash(password),
             "created": created,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -112,10 +117,9 @@ class UserStore:
 
     def verify(self, name: str, password: str) -> User | None:
         """The user if ``password`` is theirs, else None (same work for unknown names)."""
-        from argon2 import PasswordHasher
         from argon2.exceptions import InvalidHashError, VerificationError
 
-        hasher = PasswordHasher()
+        hasher = self._hasher
         u = self._load().get(name)
         if u is None:
             if self._dummy is None:
