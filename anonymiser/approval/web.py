@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -59,8 +60,10 @@ STATIC = {  # the only static files, by name
     "review.css": ("text/css; charset=utf-8", "anonymiser", "templates/review.css"),
     "app.css": ("text/css; charset=utf-8", "anonymiser.approval", "static/app.css"),
     "app.js": ("text/javascript; charset=utf-8", "anonymiser.approval", "static/app.js"),
+    "favicon.svg": ("image/svg+xml", "anonymiser.approval", "static/favicon.svg"),
 }
 PUBLIC = {"login", "healthz", "static_file"}
+LOGIN_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +209,11 @@ def create_app(desk: ReviewDesk, options: Options | None = None) -> Flask:
         return resp
 
     def login_page(status: int = 200, message: str | None = None, name: str = "") -> Response:
-        token = secrets.token_urlsafe(32)
+        # Keep the browser's token: a second GET (a favicon request redirected here, another
+        # tab) must not invalidate the form already shown.
+        token = request.cookies.get(LOGIN_COOKIE) or ""
+        if not LOGIN_TOKEN.fullmatch(token):
+            token = secrets.token_urlsafe(32)
         resp = render("login", status, login_csrf=token, message=message, name=name,
                       expired=request.args.get("expired") == "1")  # fmt: skip
         set_cookie(resp, LOGIN_COOKIE, token, 3600)
