@@ -441,3 +441,51 @@ def test_web_take_down_list(web: tuple[Folder, ReviewDesk, Client]) -> None:
     assert c.post("/takedown", decision=decision, pupil="P1").status_code == 303
     page = c.http.get("/").text
     assert "Take down from where it was posted" not in page and "marked by head" in page
+
+
+def test_serve_in_a_subprocess_answers_healthz(folder: Folder) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "anonymiser", "review", "serve", str(folder.root), "--port",
+           str(port), "--text", "off"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200 and r.read() == b"ok\n"
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert r.url.endswith("/login")  # redirected: every page needs a login
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert f"on http://127.0.0.1:{port}/" in err and "warning: serving" not in err
+
+
+def test_serve_warns_when_it_serves_the_network(
+    folder: Folder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anonymiser.approval.web as web
+
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(web, "serve", lambda desk, host, port, **kw: calls.append((host, port)))
+    res = CliRunner().invoke(main, ["review", "serve", str(folder.root), "--host", "0.0.0.0"])
+    assert res.exit_code == 0, res.output
+    assert calls == [("0.0.0.0", 8765)]
+    assert "warning: serving on 0.0.0.0:8765 to the network" in res.output and "HTTPS" in res.output
+    assert web.is_loopback("127.0.0.1") and web.is_loopback("::1") and web.is_loopback("localhost")
+    assert not web.is_loopback("192.168.1.10")
