@@ -203,10 +203,6 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
 
 
-def sha256_file(path: Path) -> str | None:
-    return audit.sha256_of(path)
-
-
 def _covers(box: Box, region: Box) -> bool:
     return region.area > 0 and box.intersection(region) >= FIXED_SHARE * region.area
 
@@ -455,7 +451,7 @@ class ReviewDesk:
 
     def _verified(self, item: Item, seen_sha256: str | None) -> str:
         """The safe copy's sha256, after checking it is what the anonymiser wrote."""
-        sha = sha256_file(item.path)
+        sha = audit.sha256_of(item.path)
         if sha is None:
             raise ReviewError(f"{item.key}: cannot read the safe copy")
         if item.expected_sha256 is None:
@@ -506,7 +502,7 @@ class ReviewDesk:
             target = unique_path(self.layout.target(self.approved, rel))
             make_dirs(target.parent, self.approved, SHARED_DIR_MODE)
             self._copy(item.path, target)
-            if sha256_file(target) != sha:
+            if audit.sha256_of(target) != sha:
                 target.unlink(missing_ok=True)
                 raise ReviewError(f"{item.key}: the copy in approved/ did not match; not approved")
             target_rel = target.relative_to(self.layout.root).as_posix()
@@ -526,7 +522,7 @@ class ReviewDesk:
         with self._lock:
             self._user(by)
             item = self._pending(item_id)
-            sha = sha256_file(item.path) or ""
+            sha = audit.sha256_of(item.path) or ""
             target = unique_path(self.layout.target(self.rejected, PurePosixPath(item.output)))
             make_dirs(target.parent, self.rejected, SHARED_DIR_MODE)
             os.replace(item.path, target)
@@ -570,7 +566,7 @@ class ReviewDesk:
                 fsync_dir(item.path.parent)
             finally:
                 staging.unlink(missing_ok=True)
-            sha = sha256_file(item.path) or ""
+            sha = audit.sha256_of(item.path) or ""
             shown = replace(
                 result,
                 source=original.relative_to(self.layout.root).as_posix(),
