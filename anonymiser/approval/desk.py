@@ -318,21 +318,23 @@ class ReviewDesk:
         with Journal(self.layout.journal, create=False, wal=wal) as journal:
             return [r for r in journal.all() if r.state == "done" and r.output and r.area]
 
-    def _expected_sha(self, path: Path) -> str | None:
-        """The sha256 the anonymiser recorded for the safe copy at ``path`` (audit journal)."""
+    def _expected_shas(self) -> dict[str, str]:
+        """Safe copy path -> the sha256 the anonymiser recorded for it (the audit journal's
+        latest record of each output under ROOT)."""
         if not self.audit_path.exists():
-            return None
+            return {}
+        prefix = str(self.layout.root).replace("\\", "\\\\").replace("%", "\\%")
         try:
             with audit.connect(self.audit_path, create=False) as con:
-                row = con.execute(
-                    "SELECT output_sha256 FROM files WHERE output IN (?, ?) AND status = 'ok' "
-                    "ORDER BY id DESC LIMIT 1",
-                    (str(path), str(path.resolve())),
-                ).fetchone()
+                rows = con.execute(
+                    "SELECT output, output_sha256 FROM files WHERE status = 'ok' AND "
+                    "output_sha256 IS NOT NULL AND output LIKE ? ESCAPE '\\' ORDER BY id",
+                    (prefix.replace("_", "\\_") + "/%",),
+                ).fetchall()
         except (audit.AuditError, sqlite3.Error) as err:
             log.warning("audit journal not readable: %s", err)
-            return None
-        return row[0] if row and row[0] else None
+            return {}
+        return dict(rows)
 
     def _original(self, recorded: str | None) -> Path | None:
         """The original in originals/ (the journal records it relative to ROOT)."""
@@ -348,6 +350,7 @@ class ReviewDesk:
         decisions = self.db.decisions()
         versions = self.db.latest_versions()
         checks = self.db.checks()
+        recorded = self._expected_shas()
         out = []
         for row in self._journal_rows():
             decision = decisions.get(row.id)
@@ -366,7 +369,7 @@ class ReviewDesk:
                 continue
             result = from_record(record)
             version = versions.get(row.id)
-            expected = version.sha256 if version else self._expected_sha(path)
+            expected = version.sha256 if version else recorded.get(str(path))
             original = self._original(row.original)
             flagged = _flagged(result)
             settled = _settled(result, flagged, checks.get(row.id, []))

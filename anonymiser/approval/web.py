@@ -26,16 +26,19 @@ import hmac
 import logging
 import re
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, jsonify, redirect, request
 from werkzeug.wrappers import Response
 
-from anonymiser import Box, __version__
+from anonymiser import Box, MediaError, __version__
 from anonymiser.approval.desk import Item, ItemState, ReviewDesk
 from anonymiser.approval.errors import ReviewError
 from anonymiser.approval.users import User
@@ -51,6 +54,7 @@ THROTTLE_WINDOW = 15 * 60.0
 THROTTLE_NAME = 5
 THROTTLE_ADDR = 20
 PREVIEW_SIDE = 1600
+PREVIEW_CACHE = 32
 
 CSP = (
     "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; "
@@ -294,11 +298,29 @@ def create_app(desk: ReviewDesk, options: Options | None = None) -> Flask:
         return render("item", status, item=item, view=view, error=error, problems=problems,
                       sha=item.expected_sha256 or "", reasons=REASON_TEXT)  # fmt: skip
 
+    previews: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+    previews_lock = threading.Lock()
+
+    def preview(path: Path) -> bytes:
+        """The JPEG shown for a safe copy; the last few are kept (a page is often reloaded)."""
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        with previews_lock:
+            if key in previews:
+                previews.move_to_end(key)
+                return previews[key]
+        data, _, _ = preview_jpeg(path, desk.settings, PREVIEW_SIDE, 88)
+        with previews_lock:
+            previews[key] = data
+            while len(previews) > PREVIEW_CACHE:
+                previews.popitem(last=False)
+        return data
+
     @app.get("/photo/<int:item_id>")
     def photo(item_id: int) -> Response:
         try:
             path = desk.served_file(item_id)
-            data, _, _ = preview_jpeg(path, desk.settings, PREVIEW_SIDE, 88)
+            data = preview(path)
         except (ReviewError, OSError, Exception) as err:
             log.info("photo %s not served: %s", item_id, err)
             return not_found(None)
