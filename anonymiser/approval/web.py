@@ -321,7 +321,7 @@ def create_app(desk: ReviewDesk, options: Options | None = None) -> Flask:
         try:
             path = desk.served_file(item_id)
             data = preview(path)
-        except (ReviewError, OSError, Exception) as err:
+        except (ReviewError, MediaError, OSError) as err:  # 404 whatever it was: never say why
             log.info("photo %s not served: %s", item_id, err)
             return not_found(None)
         resp = Response(data, 200, mimetype="image/jpeg")
