@@ -260,11 +260,11 @@ class ReviewDesk:
     @property
     def approved(self) -> Path:
         """The one folder to publish from."""
-        return self.layout.root / "approved"
+        return self.layout.approved
 
     @property
     def rejected(self) -> Path:
-        return self.layout.root / "rejected"
+        return self.layout.rejected
 
     def _area(self, name: str) -> Path:
         return {"ready": self.layout.ready, "review": self.layout.review}[name]
