@@ -50,6 +50,7 @@ from anonymiser.approval.errors import ReviewError
 from anonymiser.approval.store import DB_NAME, DecisionRow, ReviewDB, Verdict, VersionRow
 from anonymiser.approval.users import Role, User, UserStore
 from anonymiser.files import fsync_dir
+from anonymiser.inputs import is_image
 from anonymiser.watch.journal import Journal, Row
 from anonymiser.watch.layout import (
     SHARED_DIR_MODE,
@@ -131,9 +132,7 @@ class Item:
 
     @property
     def is_photo(self) -> bool:
-        from anonymiser import media
-
-        return media.is_image_path(self.path)
+        return is_image(self.path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,17 +15,17 @@ A connection is opened per operation, so the web server's threads never share on
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from anonymiser.approval.errors import ReviewError
+from anonymiser.files import open_sqlite
 from anonymiser.results import Box
 
 DB_NAME = "review.sqlite"
@@ -139,23 +139,16 @@ class ReviewDB:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
-            con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-            with suppress(OSError):
-                os.chmod(p, 0o600)
+        self._open(create=True).close()
+
+    def _open(self, *, create: bool = False) -> sqlite3.Connection:
+        return open_sqlite(self.path, schema=_SCHEMA, version=SCHEMA_VERSION, error=ReviewError,
+                           what="review database", create=create)  # fmt: skip
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        except sqlite3.Error as err:
-            raise ReviewError(f"{self.path}: cannot open the review database: {err}") from None
-        with closing(con):
+        with closing(self._open()) as con:
             try:
-                con.execute("PRAGMA journal_mode=WAL")
-                con.execute("PRAGMA synchronous=FULL")
                 yield con
             except sqlite3.Error as err:
                 raise ReviewError(f"{self.path}: review database: {err}") from None
