@@ -74,6 +74,7 @@ class Box:
 class Kind(StrEnum):
     FACE = "face"
     TEXT = "text"
+    MANUAL = "manual"  # a box a reviewer drew over something still identifying
 
 
 class Action(StrEnum):
@@ -97,6 +98,7 @@ class Reason(StrEnum):
     PUPIL_NAME = "pupil-name"  # text: matches a roster name
     ALL_TEXT = "all-text"  # text: --text all
     NOT_A_NAME = "not-a-name"  # text kept: matches no roster name
+    ADDED_BY_REVIEWER = "added-by-reviewer"  # manual: a reviewer asked for it to be blurred
 
 
 class MatchStatus(StrEnum):
@@ -301,6 +303,7 @@ class ImageResult:
     video: VideoReport | None = None  # a video's stream and tracks
     held_for_review: str | None = None  # verification failed: where the output was moved
     intake: Intake | None = None  # the watcher's record of the original
+    re_rendered_by: str | None = None  # review app: the reviewer who added areas to blur
 
     @property
     def faces_blurred(self) -> int:
@@ -333,6 +336,8 @@ class ImageResult:
             out["held_for_review"] = self.held_for_review
         if self.intake is not None:
             out.update(self.intake.as_report())
+        if self.re_rendered_by is not None:
+            out["re_rendered_by"] = self.re_rendered_by
         return out
 
     @classmethod
@@ -358,6 +363,7 @@ class ImageResult:
             VideoReport.from_report(video) if isinstance(video, Mapping) else None,
             d.get("held_for_review"),
             intake,
+            d.get("re_rendered_by"),
         )
 
 
