@@ -2,7 +2,7 @@
 compared with the CPU's.
 
     python benchmarks/gpu.py [--device cuda] [--photos 20] [--frames 120] [--compare 3]
-    python benchmarks/gpu.py --device cpu --photos 2 --frames 10 --compare 1   # smoke run
+    python benchmarks/gpu.py --quick        # smoke run anywhere: 2 small photos, 10 frames
 
 Needs ``pip install -e '.[gpu,bench]'`` on a machine with an NVIDIA GPU (``--device cuda``);
 everything it reads is in the repository (the throughput batch is generated from samples/ and
@@ -142,6 +142,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=120, help="1080p video frames")
     ap.add_argument("--compare", type=int, default=3, help="photos compared with the CPU")
     ap.add_argument("--workers", type=int, default=4, help="processes sharing the GPU")
+    ap.add_argument("--quick", action="store_true", help="1600x1200 photos, 2 of them, 10 frames")
     ap.add_argument("--json", type=Path, default=RESULTS)
     ap.add_argument(
         "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "anonymiser-bench"
@@ -156,13 +157,16 @@ def main() -> int:
     except ImportError:
         pass
     print(f"machine: {info}", file=sys.stderr, flush=True)
-    folder = throughput.make_batch(args.workdir, {"12mp": args.photos})["12mp"]
+    size = "quick" if args.quick else "12mp"
+    if args.quick:
+        args.photos, args.frames, args.workers = 2, 10, 2
+    folder = throughput.make_batch(args.workdir, {size: args.photos})[size]
     photos = sorted(folder.glob("*.jpg"))
     # samples/consent.csv is for 2025/26: its roster makes the full job read every photo's text.
     consent = ConsentLog.load(ROOT / "samples" / "consent.csv")
     base = Settings(device=args.device, store=args.workdir / "no-store.sqlite",
                     on_date=date(2026, 3, 2), quiet=True)  # fmt: skip
-    rows: dict[str, object] = {"machine": info, "device": args.device}
+    rows: dict[str, object] = {"machine": info, "device": args.device, "photo_size": size}
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         work = Path(tmp)
         for name, settings, log in (

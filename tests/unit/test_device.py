@@ -22,9 +22,7 @@ def only_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
 def with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     import onnxruntime
 
-    monkeypatch.setattr(
-        onnxruntime, "get_available_providers", lambda: [device.CUDA, device.CPU]
-    )
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [device.CUDA, device.CPU])
     monkeypatch.setattr(device, "_warned", set())
 
 
