@@ -45,11 +45,10 @@ TEXT_CACHE = Path(__file__).resolve().parent / "out" / "text_budget"
 # name -> RapidOcrDetector settings.extra (the shipped defaults where not given).
 TEXT_CONFIGS: dict[str, dict[str, float]] = {
     "none": {"ocr_tile": 0},  # the whole-image pass only (long side 2000)
-    "tiles": {"ocr_presence": 0},  # + every native 2048 px tile (before presence)
+    "tiles": {"ocr_presence": 0},  # + every native 2048 px tile (before)
     "presence": {},  # + native windows where the whole-image pass saw text (shipped)
-    "presence-0.2": {"ocr_presence": 0.2},
-    "presence-1600": {"ocr_full_side": 1600},  # a smaller whole-image pass
-    "presence-1280": {"ocr_full_side": 1280},
+    # the same with that pass at long side 1280 for these large photos, windows at most 1280
+    "presence-1280": {"ocr_large_side": 1280},
 }
 PLAN = faces.plan_passes  # the shipped plan, before any cap is patched in
 

@@ -29,6 +29,11 @@ from anonymiser.settings import Settings
 # Measured on name_text (benchmarks/names.py): without tiles a row of 28-px peg labels in a
 # 13-MP photo is missed (name recall 79 % on the five large photos); with them, 100 %.
 FULL_SIDE = 2000  # long side of the whole-image pass
+# ... for photos larger than FULL_SIDE, whose native windows read the small text; also the
+# largest side a window is read at. 1280 measured (benchmarks/resolution_budget.py --text):
+# 9.9 instead of 16.9 CPU s per 12 MP, but one name line of 78 (9 name_text_b photos) that
+# every-tile reading finds is lost, so it stays at FULL_SIDE.
+LARGE_SIDE = FULL_SIDE
 TILE = 2048  # largest tile side for native-resolution passes
 OVERLAP = 400  # tile overlap: a line up to this long is whole in some tile
 TEXT_SCORE = 0.3  # keep recognised lines with at least this confidence
@@ -47,7 +52,7 @@ class RapidOcrDetector:
     Parameters
     ----------
     settings:
-        Run settings; ``settings.extra`` may override ``ocr_full_side``, ``ocr_tile``,
+        Run settings; ``settings.extra`` may override ``ocr_full_side``, ``ocr_large_side``, ``ocr_tile``,
         ``ocr_overlap``, ``ocr_text_score``, ``ocr_presence`` and ``ocr_threads`` (0: all
         cores); ``ocr_tile=0`` turns native-resolution passes off, ``ocr_presence=0`` reads
         every native tile instead of the windows where the whole-image pass saw text.
@@ -63,6 +68,7 @@ class RapidOcrDetector:
     def __init__(self, settings: Settings | None = None) -> None:
         extra = settings.extra if settings else {}
         self.full_side = int(extra.get("ocr_full_side", FULL_SIDE))
+        self.large_side = int(extra.get("ocr_large_side", LARGE_SIDE))
         self.tile = int(extra.get("ocr_tile", TILE))
         self.overlap = int(extra.get("ocr_overlap", OVERLAP))
         self.text_score = float(extra.get("ocr_text_score", TEXT_SCORE))
@@ -79,24 +85,35 @@ class RapidOcrDetector:
         bgr = np.ascontiguousarray(rgb[:, :, 2::-1])
         height, width = bgr.shape[:2]
         found: list[Detection] = []
-        # Whole image, downscaled by RapidOCR to FULL_SIDE on the long side.
-        self._maps.last = None
-        found += self._run(bgr, 0, 0)
-        if self.tile and max(height, width) > self.full_side:
-            windows = native_windows(
-                self._maps.last, width, height, self.tile, self.overlap, self.presence
-            )
-            for x, y, w, h in windows:
-                found += self._run(np.ascontiguousarray(bgr[y : y + h, x : x + w]), x, y, True)
+        large = bool(self.tile) and max(height, width) > self.full_side
+        # Whole image, downscaled by RapidOCR to FULL_SIDE on the long side; a photo larger
+        # than that to LARGE_SIDE, as its small text is read in native windows anyway.
+        side = min(self.full_side, self.large_side) if large else self.full_side
+        self._engine.max_side_len = side
+        try:
+            self._maps.last = None
+            found += self._run(bgr, 0, 0, side)
+            if large:
+                windows = native_windows(
+                    self._maps.last, width, height, self.tile, self.overlap, self.presence
+                )
+                for x, y, w, h in windows:
+                    crop = np.ascontiguousarray(bgr[y : y + h, x : x + w])
+                    found += self._run(crop, x, y, side, native=True)
+        finally:
+            self._engine.max_side_len = self.full_side
         return _merge(found, width, height)
 
-    def _run(self, bgr: np.ndarray, dx: int, dy: int, native: bool = False) -> list[Detection]:
-        """Read ``bgr`` (at ``dx, dy`` in the photo). ``native``: at its own size (RapidOCR
-        otherwise upscales a crop to 736 px on its short side)."""
+    def _run(
+        self, bgr: np.ndarray, dx: int, dy: int, side: int, native: bool = False
+    ) -> list[Detection]:
+        """Read ``bgr`` (at ``dx, dy`` in the photo), downscaled to ``side`` if larger.
+        ``native``: otherwise at its own size (RapidOCR would upscale a crop to 736 px on its
+        short side)."""
         detector = self._engine._load_det_model()
         limits = detector.limit_type, detector.limit_side_len
         if native:
-            detector.limit_type, detector.limit_side_len = "max", self.full_side
+            detector.limit_type, detector.limit_side_len = "max", side
         try:
             result = self._engine(bgr)
         finally:
