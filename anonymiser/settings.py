@@ -37,11 +37,18 @@ class TextMode(StrEnum):
     OFF = "off"  # no OCR
 
 
+class Device(StrEnum):
+    AUTO = "auto"  # CUDA when onnxruntime-gpu can use it, else the CPU
+    CPU = "cpu"
+    CUDA = "cuda"  # pip install 'anonymiser[gpu]'; falls back to the CPU with a warning
+
+
 _ENUMS: dict[str, type[StrEnum]] = {
     "purpose": Purpose,
     "media": Media,
     "method": Method,
     "text": TextMode,
+    "device": Device,
 }
 
 
@@ -54,21 +61,28 @@ class OcrSettings:
     """
 
     full_side: int = 2000  # long side of the whole-image pass
-    tile: int = 2048  # largest tile side for native-resolution passes (0: no tiles)
+    # ... for photos larger than full_side, whose native windows read the small text. 1280
+    # measured (benchmarks/resolution_budget.py --text): 9.9 instead of 16.9 CPU s per 12 MP,
+    # but one name line of 78 (9 name_text_b photos) that reading every tile finds is lost.
+    large_side: int = 2000
+    tile: int = 2048  # largest tile side for native-resolution passes (0: none)
     overlap: int = 400  # tile overlap: a line up to this long is whole in some tile
     text_score: float = 0.3  # keep recognised lines with at least this confidence
+    # native windows where the whole-image pass's text probability reaches this (0: every tile)
+    presence: float = 0.05
     threads: int = 0  # onnxruntime threads (0: its default)
 
     def __post_init__(self) -> None:
-        for name in ("full_side", "tile", "overlap", "threads"):
+        for name in ("full_side", "large_side", "tile", "overlap", "threads"):
             if int(getattr(self, name)) < 0:
                 raise SettingsError(f"setting ocr.{name}={getattr(self, name)}: must be >= 0")
         if self.tile and self.overlap >= self.tile:
             raise SettingsError(
                 f"setting ocr.overlap={self.overlap}: must be smaller than ocr.tile={self.tile}"
             )
-        if not 0.0 <= self.text_score <= 1.0:
-            raise SettingsError(f"setting ocr.text_score={self.text_score}: must be in [0, 1]")
+        for name in ("text_score", "presence"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SettingsError(f"setting ocr.{name}={getattr(self, name)}: must be in [0, 1]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +140,7 @@ class Settings:
     # Name matching (rapidfuzz ratio, 0–100); 84 measured on benchmarks/names.py.
     name_threshold: float = 84.0
     workers: int = 0  # 0 = one per core
+    device: Device = Device.AUTO  # where the ONNX models run (detect/device.py)
     jpeg_quality: int = 92
     max_pixels: int = 120_000_000  # decompression-bomb limit
     strip_audio: bool = False  # video: drop the audio track (it is never checked for names)

@@ -1,4 +1,4 @@
-"""The one place that builds the face detector, with the passes each use needs.
+"""The one place that builds the face detector, with the passes (and device) each use needs.
 
 Photos get every pass (mirrored small images, turned faces when ``Settings.turned_faces``); video
 frames cheaper scales and no extra passes (speed: every frame is detected); ``check`` single
@@ -29,11 +29,16 @@ class DetectorUse(StrEnum):
 
 def face_detector(settings: Settings, use: DetectorUse, threads: int = 1) -> CenterFaceDetector:
     """CenterFace configured for ``use`` (see the module docstring), on ``threads`` threads."""
-    sizes, tile = settings.detect_sizes, settings.tile_size
+    sizes, tile, device = settings.detect_sizes, settings.tile_size, settings.device
     if use is DetectorUse.PHOTO:
-        return CenterFaceDetector(sizes, tile, threads, rotated=settings.turned_faces)
+        return CenterFaceDetector(
+            sizes, tile, threads, rotated=settings.turned_faces, device=device
+        )
     if use is DetectorUse.VIDEO:
-        return CenterFaceDetector(VIDEO_SIZES, VIDEO_TILE, threads, mirror=False, rotated=False)
+        return CenterFaceDetector(
+            VIDEO_SIZES, VIDEO_TILE, threads, mirror=False, rotated=False, device=device
+        )
+    # check and reference photos stay on the CPU (few images; their thresholds were measured there)
     if use is DetectorUse.CHECK:
         return CenterFaceDetector(sizes, tile, threads, mirror=False, rotated=False)
     return CenterFaceDetector(sizes, tile, threads, rotated=False)
