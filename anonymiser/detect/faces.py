@@ -24,6 +24,7 @@ BOX_CALIBRATION = 1.1
 EDGE_MIN_SCORE = 0.4
 EDGE_PAD = 0.12  # mirrored border for the edge-face passes, as a share of the long side
 NATIVE_THRESHOLD_DROP = 0.1  # score threshold offset for the native-resolution tiles of big photos
+MIN_THRESHOLD = 0.1  # no pass runs below this (the ensemble runs CenterFace down to 0.15)
 SMALL_IMAGE = 1400  # long side up to which an image is upscaled 2x and also run mirrored
 ROTATED_SIZES = (640, 1280)  # long sides of the passes on the photo turned 90, 180 and 270 degrees
 ROTATED_MIN_SCORE = 0.4  # their floor: at 0.3 they added 0.8 false positives per WIDER photo
@@ -185,7 +186,9 @@ def _unrotate(xs: np.ndarray, ys: np.ndarray, k: int, w: int, h: int) -> tuple[n
 def _pass_threshold(p: _Pass, threshold: float) -> float:
     """Large photos get no upscaled pass, and their smallest faces score lower at native size:
     0.1 lower there finds 47/54 instead of 42/54 WIDER-hard faces in 12 MP mosaics."""
-    return threshold - NATIVE_THRESHOLD_DROP if p.scale == 1.0 and p.tile else threshold
+    if p.scale == 1.0 and p.tile:
+        return max(MIN_THRESHOLD, threshold - NATIVE_THRESHOLD_DROP)
+    return threshold
 
 
 def _fused(found: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -298,6 +301,7 @@ class CenterFaceDetector:
         self.tile = tile
         self.mirror = mirror
         self.rotated = rotated
+        self.edge = True  # the edge-face passes (see ``_edge_faces``)
         self._session = _load_session(threads)
 
     def plain(self) -> CenterFaceDetector:
@@ -432,9 +436,13 @@ class CenterFaceDetector:
         found[best + 1].append(self._pass(rgb, fine, _pass_threshold(fine, threshold), best + 1))
         return found, best + 1
 
+    def _plan(self, width: int, height: int) -> list[_Pass]:
+        """The upright passes for a ``width`` x ``height`` image (the last is the finest)."""
+        return plan_passes(width, height, self.sizes, self.tile, self.mirror)
+
     def detect(self, rgb: np.ndarray, threshold: float = 0.3) -> list[Detection]:
         height, width = rgb.shape[:2]
-        passes = plan_passes(width, height, self.sizes, self.tile, self.mirror)
+        passes = self._plan(width, height)
         found = {0: [self._pass(rgb, p, _pass_threshold(p, threshold)) for p in passes]}
         winner = 0
         if self.rotated:
@@ -450,7 +458,7 @@ class CenterFaceDetector:
         # Real edge-cut faces score 0.46-0.92 in the mirrored passes; dark frame edges and hands
         # at the border score 0.2-0.33 there, so the edge passes keep a floor of their own.
         edge_thr = max(threshold, EDGE_MIN_SCORE)
-        if EDGE_PAD:
+        if EDGE_PAD and self.edge:
             boxes, marks = _add_edge_faces(
                 boxes, marks, self._edge_faces(rgb, edge_thr), width, height
             )
