@@ -89,8 +89,7 @@ class CachedCenterFace(CenterFaceDetector):
     """The shipped CenterFace detector with each pass looked up in (or added to) the cache.
 
     ``variant`` changes the upright plan for the pass ablation: ``no-coarse`` (finest pass only),
-    ``no-2x`` (small photos at native size instead of 2x), ``plus-native`` (small photos at
-    native size and 2x)."""
+    ``no-2x`` (small photos at native size only), ``no-native`` (small photos at 2x only)."""
 
     def __init__(self, variant: str = "", **kw) -> None:
         super().__init__(threads=1, **kw)
@@ -100,12 +99,13 @@ class CachedCenterFace(CenterFaceDetector):
 
     def _plan(self, width: int, height: int) -> list[_Pass]:
         passes = super()._plan(width, height)
-        fine = passes[-1]
         if self.variant == "no-coarse":
-            return [fine]
-        if self.variant in ("no-2x", "plus-native") and fine.scale == 2.0:
-            native = _Pass(1.0, self.tile if max(width, height) > self.tile * 1.25 else 0, fine.flip)
-            return passes[:-1] + ([native] if self.variant == "no-2x" else [native, fine])
+            return passes[-1:]
+        if len(passes) >= 2 and passes[-1].scale == 2.0 and passes[-2].scale == 1.0:
+            if self.variant == "no-native":  # small photos: 2x only (before this issue)
+                return passes[:-2] + passes[-1:]
+            if self.variant == "no-2x":  # small photos: native size only
+                return passes[:-1]
         return passes
 
     def detect(self, rgb: np.ndarray, threshold: float = 0.3):
@@ -167,7 +167,9 @@ class CachedDeface:
     def __call__(self, rgb: np.ndarray) -> list[list[float]]:
         def compute():
             d = np.array(self._detect(rgb), float).reshape(-1, 5)  # x, y, w, h, score
-            return np.column_stack([d[:, 0], d[:, 1], d[:, 0] + d[:, 2], d[:, 1] + d[:, 3], d[:, 4]]), np.zeros((0, 10))
+            return np.column_stack(
+                [d[:, 0], d[:, 1], d[:, 0] + d[:, 2], d[:, 1] + d[:, 3], d[:, 4]]
+            ), np.zeros((0, 10))
 
         boxes, _ = self.store.get(image_key(rgb), "native@0.2", "native", compute)
         return [[b[0], b[1], b[2] - b[0], b[3] - b[1], b[4]] for b in boxes.tolist()]

@@ -24,29 +24,35 @@ from anonymiser.detect import FaceDetector
 from anonymiser.results import Box, Detection, Kind
 from anonymiser.settings import Settings
 
-SECOND_BOX_CALIBRATION = 1.0  # libfacedetection's boxes against WIDER's (measured: no change)
-
 
 @dataclass(frozen=True, slots=True)
 class Fusion:
     """Score rules of the ensemble (see the module docstring)."""
 
-    primary_low: float = 0.15
-    agree: float = 0.5
-    agree_iou: float = 0.4
-    second_alone: float = 0.8
+    primary_low: float = 0.1  # CenterFace boxes from this score take part in pairs
+    second_low: float = 0.2  # libfacedetection boxes likewise (it reports nothing lower)
+    pair_iou: float = 0.4  # a CenterFace and a libfacedetection box this close are one face
+    pair_score: float = 0.65  # a pair is kept when its two scores add up to this
+    second_alone: float = 0.8  # an unpaired libfacedetection box is kept from this score
+    vote: bool = False  # a kept pair's box: the score-weighted mean of both (else CenterFace's)
 
 
 def _xyxy(dets: list[Detection]) -> np.ndarray:
-    return np.array([[d.box.x, d.box.y, d.box.x2, d.box.y2] for d in dets], np.float32).reshape(-1, 4)
+    return np.array([[d.box.x, d.box.y, d.box.x2, d.box.y2] for d in dets], np.float32).reshape(
+        -1, 4
+    )
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every box in ``a`` with every box in ``b`` (both ``[x1, y1, x2, y2, ...]``)."""
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)), np.float32)
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    iw = np.clip(
+        np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None
+    )
+    ih = np.clip(
+        np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None
+    )
     inter = iw * ih
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
@@ -57,10 +63,30 @@ def _covered(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per box of ``b``: the largest share of its area inside one box of ``a``."""
     if len(a) == 0 or len(b) == 0:
         return np.zeros(len(b), np.float32)
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    iw = np.clip(
+        np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None
+    )
+    ih = np.clip(
+        np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None
+    )
     area_b = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
     return (iw * ih / area_b[None]).max(axis=0)
+
+
+def _pairs(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching, best IoU first."""
+    m = iou.copy()
+    out = []
+    while m.size and m.max() >= min_iou:
+        i, j = np.unravel_index(np.argmax(m), m.shape)
+        out.append((int(i), int(j)))
+        m[i, :] = -1
+        m[:, j] = -1
+    return out
+
+
+def _box(b: np.ndarray, width: int, height: int) -> Box:
+    return Box.from_xyxy(*(float(v) for v in b[:4])).clipped(width, height)
 
 
 def fuse_detectors(
@@ -74,24 +100,34 @@ def fuse_detectors(
 ) -> list[Detection]:
     """The ensemble's faces: ``primary`` (CenterFace, run down to ``rule.primary_low``) and
     ``second`` (libfacedetection boxes ``[x1, y1, x2, y2, score]``), fused by ``rule``."""
+    primary = [d for d in primary if d.score >= min(threshold, rule.primary_low)]
     second = second.reshape(-1, 5)
-    sure = [d for d in primary if d.score >= threshold]
-    unsure = [d for d in primary if rule.primary_low <= d.score < threshold]
-    agreeing = second[second[:, 4] >= rule.agree]
-    if unsure and len(agreeing):
-        overlap = _iou(_xyxy(unsure), agreeing).max(axis=1)
-        sure += [d for d, o in zip(unsure, overlap, strict=True) if o >= rule.agree_iou]
-    alone = second[second[:, 4] >= rule.second_alone]
+    second = second[second[:, 4] >= rule.second_low]
+    keep = [d.score >= threshold for d in primary]
+    boxes = [d.box for d in primary]
+    paired = np.zeros(len(second), bool)
+    for i, j in _pairs(_iou(_xyxy(primary), second), rule.pair_iou):
+        paired[j] = True
+        p, s = primary[i].score, float(second[j, 4])
+        if p + s >= rule.pair_score:
+            keep[i] = True
+            if rule.vote:
+                pb = np.array(primary[i].box.as_list(), np.float32)
+                pb[2:] += pb[:2]
+                boxes[i] = _box((pb * p + second[j, :4] * s) / (p + s), width, height)
+    out = [
+        Detection(d.kind, b, d.score, d.source, d.landmarks)
+        for d, b, k in zip(primary, boxes, keep, strict=True)
+        if k
+    ]
+    alone = second[~paired & (second[:, 4] >= rule.second_alone)]
     if len(alone):
-        new = alone[_covered(_xyxy(sure), alone) < 0.3] if sure else alone
-        for b in new:
-            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-            hw = (b[2] - b[0]) * SECOND_BOX_CALIBRATION / 2
-            hh = (b[3] - b[1]) * SECOND_BOX_CALIBRATION / 2
-            box = Box.from_xyxy(cx - hw, cy - hh, cx + hw, cy + hh).clipped(width, height)
+        alone = alone[_covered(_xyxy(out), alone) < 0.3] if out else alone
+        for b in alone:
+            box = _box(b, width, height)
             if box.w >= 2 and box.h >= 2:
-                sure.append(Detection(Kind.FACE, box, float(b[4]), source))
-    return sure
+                out.append(Detection(Kind.FACE, box, float(b[4]), source))
+    return out
 
 
 class EnsembleFaceDetector:

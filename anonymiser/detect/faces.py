@@ -103,6 +103,10 @@ def plan_passes(
         # on the 12 MP mosaics of benchmarks/accuracy.py) and costs ~25% of the time.
         if scale < 0.95 and scale * 2 <= fine:
             passes.append(_Pass(scale, _tiling(size, tile), flip))
+    if small:
+        # Small photos also get a native-size pass besides the 2x one: on the 46 WIDER photos of
+        # wider_val_b it found 16 more hard faces (1239 -> 1255 of 1442) for ~0.3 CPU s a photo.
+        passes.append(_Pass(1.0, _tiling(long_side, tile), flip))
     passes.append(_Pass(fine, _tiling(long_side * fine, tile), flip))
     return passes
 

@@ -14,13 +14,11 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import accuracy as A  # noqa: E402
-from detcache import CachedCenterFace, CachedDeface, CachedSlimeFace  # noqa: E402
+import accuracy as A
+from detcache import CachedCenterFace, CachedDeface, CachedSlimeFace
 
-from anonymiser.detect.ensemble import EnsembleFaceDetector, Fusion  # noqa: E402
+from anonymiser.detect.ensemble import EnsembleFaceDetector, Fusion
 
 
 def boxes_of(dets) -> list[list[float]]:
@@ -35,20 +33,49 @@ def tools(which: str) -> tuple[list[A.Tool], dict]:
     cf = CachedCenterFace()
     slime = CachedSlimeFace()
     stores = {"anonymiser": cf.store, "libfacedetection": slime.store}
-    out = [A.Tool("deface", CachedDeface(A.deface_detector()), A.deface_redact), cf_tool("anonymiser", cf)]
+    out = [
+        A.Tool("deface", CachedDeface(A.deface_detector()), A.deface_redact),
+        cf_tool("anonymiser", cf),
+    ]
     if "slime" in which:
         for t in (0.5, 0.7, 0.9):
-            out.append(A.Tool(f"libfd>={t}", lambda rgb, t=t: boxes_of(slime.detect(rgb, t)), A.anonymiser_redact))
+            out.append(
+                A.Tool(
+                    f"libfd>={t}",
+                    lambda rgb, t=t: boxes_of(slime.detect(rgb, t)),
+                    A.anonymiser_redact,
+                )
+            )
         for t in (0.5, 0.7, 0.9):
+
             def union(rgb, t=t):
-                return boxes_of(EnsembleFaceDetector(cf, slime, Fusion(primary_low=0.3, agree=1.1, second_alone=t)).detect(rgb, 0.3))
+                return boxes_of(
+                    EnsembleFaceDetector(
+                        cf, slime, Fusion(primary_low=0.3, agree=1.1, second_alone=t)
+                    ).detect(rgb, 0.3)
+                )
+
             out.append(A.Tool(f"union>={t}", union, A.anonymiser_redact))
-        for low, agree, alone in ((0.15, 0.5, 0.8), (0.15, 0.3, 0.8), (0.1, 0.5, 0.8), (0.15, 0.5, 0.7), (0.2, 0.5, 0.9)):
-            ens = EnsembleFaceDetector(cf, slime, Fusion(primary_low=low, agree=agree, second_alone=alone))
-            out.append(A.Tool(f"ens{low}/{agree}/{alone}", lambda rgb, e=ens: boxes_of(e.detect(rgb, 0.3)), A.anonymiser_redact))
+        for low, agree, alone in (
+            (0.15, 0.5, 0.8),
+            (0.15, 0.3, 0.8),
+            (0.1, 0.5, 0.8),
+            (0.15, 0.5, 0.7),
+            (0.2, 0.5, 0.9),
+        ):
+            ens = EnsembleFaceDetector(
+                cf, slime, Fusion(primary_low=low, agree=agree, second_alone=alone)
+            )
+            out.append(
+                A.Tool(
+                    f"ens{low}/{agree}/{alone}",
+                    lambda rgb, e=ens: boxes_of(e.detect(rgb, 0.3)),
+                    A.anonymiser_redact,
+                )
+            )
     if "passes" in which:
-        for v in ("no-coarse", "no-2x", "plus-native", "no-mirror", "no-turned", "no-edge"):
-            d = CachedCenterFace(variant=v if v in ("no-coarse", "no-2x", "plus-native") else "",
+        for v in ("no-coarse", "no-2x", "no-native", "no-mirror", "no-turned", "no-edge"):
+            d = CachedCenterFace(variant=v if v in ("no-coarse", "no-2x", "no-native") else "",
                                  mirror=v != "no-mirror")  # fmt: skip
             d.rotated = v != "no-turned"
             d.edge = v != "no-edge"

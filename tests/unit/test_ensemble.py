@@ -13,7 +13,7 @@ from anonymiser.detect.ensemble import EnsembleFaceDetector, Fusion, fuse_detect
 from anonymiser.results import Box, Detection, Kind
 from anonymiser.settings import Settings
 
-RULE = Fusion(primary_low=0.15, agree=0.5, agree_iou=0.4, second_alone=0.8)
+RULE = Fusion(primary_low=0.1, second_low=0.2, pair_iou=0.4, pair_score=0.65, second_alone=0.8)
 
 
 def _det(x: int, y: int, size: int, score: float) -> Detection:
@@ -31,7 +31,7 @@ def test_sure_primary_faces_are_kept_alone() -> None:
 
 def test_unsure_primary_face_is_kept_when_the_second_detector_agrees() -> None:
     unsure = _det(10, 10, 40, 0.2)
-    agreeing = _second((12, 11, 52, 50, 0.6))
+    agreeing = _second((12, 11, 52, 50, 0.5))  # 0.2 + 0.5 >= pair_score
     out = fuse_detectors([unsure], agreeing, 0.3, 200, 200, RULE)
     assert [d.box for d in out] == [unsure.box]  # CenterFace's box, once
 
@@ -40,7 +40,7 @@ def test_unsure_primary_face_alone_is_dropped() -> None:
     unsure = _det(10, 10, 40, 0.2)
     elsewhere = _second((120, 120, 160, 160, 0.6))  # agrees with nothing, not sure alone
     assert fuse_detectors([unsure], elsewhere, 0.3, 200, 200, RULE) == []
-    weak = _second((12, 11, 52, 50, 0.4))  # overlaps, but under ``agree``
+    weak = _second((12, 11, 52, 50, 0.4))  # overlaps, but 0.2 + 0.4 < pair_score
     assert fuse_detectors([unsure], weak, 0.3, 200, 200, RULE) == []
 
 
@@ -51,6 +51,14 @@ def test_confident_second_face_is_added_once() -> None:
     # The overlapping one repeats CenterFace's face; the 0.5 one is not sure enough alone.
     assert [d.box for d in out] == [Box(10, 10, 40, 40), Box(100, 100, 40, 50)]
     assert out[1].source == "libfacedetection" and out[1].score == pytest.approx(0.85)
+
+
+def test_voting_averages_the_pair_by_score() -> None:
+    rule = Fusion(pair_score=0.65, vote=True)
+    out = fuse_detectors(
+        [_det(10, 10, 40, 0.3)], _second((15, 15, 55, 55, 0.9)), 0.3, 200, 200, rule
+    )
+    assert [d.box for d in out] == [Box(14, 14, 40, 40)]  # (10 * 0.3 + 15 * 0.9) / 1.2 = 13.75
 
 
 def test_second_faces_are_clipped_to_the_image() -> None:
@@ -72,14 +80,14 @@ class _Primary:
 
 class _Second:
     def raw(self, rgb: np.ndarray) -> np.ndarray:
-        return _second((102, 101, 140, 141, 0.7))
+        return _second((102, 101, 140, 141, 0.5))
 
 
 def test_ensemble_runs_centerface_low_and_fuses() -> None:
     primary = _Primary()
     det = EnsembleFaceDetector(primary, _Second(), RULE)
     out = det.detect(np.zeros((200, 200, 3), np.uint8), 0.3)
-    assert primary.thresholds == [0.15]
+    assert primary.thresholds == [0.1]
     assert [d.box for d in out] == [Box(10, 10, 40, 40), Box(100, 100, 40, 40)]
     assert det.plain() == "plain"  # the check keeps CenterFace's single passes
 
