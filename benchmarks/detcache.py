@@ -108,10 +108,10 @@ class CachedCenterFace(CenterFaceDetector):
                 return passes[:-1]
         return passes
 
-    def detect(self, rgb: np.ndarray, threshold: float = 0.3):
+    def detect(self, rgb: np.ndarray, threshold: float = 0.3, sure: float | None = None):
         self._key = image_key(rgb)
         self._long = max(rgb.shape[:2])
-        return super().detect(rgb, threshold)
+        return super().detect(rgb, threshold, sure)
 
     def _pass(self, rgb, p, threshold, turn=0):
         pk = f"t{turn}|s{p.scale:.5f}|T{p.tile}|f{int(p.flip)}"

@@ -149,10 +149,13 @@ class EnsembleFaceDetector:
         if self.second is None:
             return self.primary.detect(rgb, threshold)  # type: ignore[attr-defined,no-any-return]
         low = min(threshold, self.rule.primary_low)
-        primary = self.primary.detect(rgb, low)  # type: ignore[attr-defined]
         height, width = rgb.shape[:2]
+        # CenterFace's own sure boxes: at ``threshold``, or lower on the native tiles of large
+        # photos (as when it runs alone); only those block its turned and edge passes.
+        primary = self.primary.detect(rgb, low, sure=threshold)  # type: ignore[attr-defined]
+        sure = self.primary.sure_score(width, height, threshold)  # type: ignore[attr-defined]
         second = self.second.raw(rgb)  # type: ignore[attr-defined]
-        return fuse_detectors(primary, second, threshold, width, height, self.rule)
+        return fuse_detectors(primary, second, sure, width, height, self.rule)
 
 
 def photo_face_detector(settings: Settings, threads: int = 1) -> FaceDetector:

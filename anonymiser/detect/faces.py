@@ -237,7 +237,12 @@ def fuse(boxes: np.ndarray, marks: np.ndarray, iou: float = 0.4) -> tuple[np.nda
 
 
 def _add_edge_faces(
-    main: np.ndarray, marks: np.ndarray, edge: np.ndarray, width: int, height: int
+    main: np.ndarray,
+    marks: np.ndarray,
+    edge: np.ndarray,
+    width: int,
+    height: int,
+    floor: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Add faces cut by the frame edge that the main passes did not find.
 
@@ -249,19 +254,26 @@ def _add_edge_faces(
     edge = edge.copy()
     edge[:, [0, 2]] = edge[:, [0, 2]].clip(0, width)
     edge[:, [1, 3]] = edge[:, [1, 3]].clip(0, height)
-    return _add_new_faces(main, marks, *fuse(edge, np.zeros((len(edge), 10), np.float32)))
+    return _add_new_faces(main, marks, *fuse(edge, np.zeros((len(edge), 10), np.float32)), floor)
 
 
 def _add_new_faces(
-    main: np.ndarray, marks: np.ndarray, new: np.ndarray, new_marks: np.ndarray
+    main: np.ndarray,
+    marks: np.ndarray,
+    new: np.ndarray,
+    new_marks: np.ndarray,
+    floor: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``main`` plus the ``new`` boxes that do not overlap a ``main`` box by 30% of their area."""
+    """``main`` plus the ``new`` boxes that do not overlap a ``main`` box scoring at least
+    ``floor`` by 30% of their area (boxes under it may be dropped later: they block nothing)."""
     keep = []
+    block = main.reshape(-1, 5)
+    block = block[block[:, 4] >= floor]
     for i, b in enumerate(new):
         area = max(1e-9, float((b[2] - b[0]) * (b[3] - b[1])))
-        if len(main):
-            iw = np.clip(np.minimum(b[2], main[:, 2]) - np.maximum(b[0], main[:, 0]), 0, None)
-            ih = np.clip(np.minimum(b[3], main[:, 3]) - np.maximum(b[1], main[:, 1]), 0, None)
+        if len(block):
+            iw = np.clip(np.minimum(b[2], block[:, 2]) - np.maximum(b[0], block[:, 0]), 0, None)
+            ih = np.clip(np.minimum(b[3], block[:, 3]) - np.maximum(b[1], block[:, 1]), 0, None)
             if float((iw * ih).max()) >= 0.3 * area:
                 continue
         keep.append(i)
@@ -431,8 +443,22 @@ class CenterFaceDetector:
         """The upright passes for a ``width`` x ``height`` image (the last is the finest)."""
         return plan_passes(width, height, self.sizes, self.tile, self.mirror)
 
-    def detect(self, rgb: np.ndarray, threshold: float = 0.3) -> list[Detection]:
+    @staticmethod
+    def sure_score(width: int, height: int, threshold: float) -> float:
+        """The lowest score a box of a ``width`` x ``height`` photo is reported at when run at
+        ``threshold`` (the native tiles of large photos run lower: ``_pass_threshold``)."""
+        if max(width, height) > SMALL_IMAGE:
+            return max(MIN_THRESHOLD, threshold - NATIVE_THRESHOLD_DROP)
+        return threshold
+
+    def detect(
+        self, rgb: np.ndarray, threshold: float = 0.3, sure: float | None = None
+    ) -> list[Detection]:
+        """Faces scoring at least ``threshold``. ``sure`` (the ensemble runs CenterFace low and
+        drops unconfirmed boxes later): only boxes at ``sure_score(sure)`` or more stop a turned
+        or edge pass from adding a face there."""
         height, width = rgb.shape[:2]
+        floor = self.sure_score(width, height, sure) if sure is not None else 0.0
         passes = self._plan(width, height)
         found = {0: [self._pass(rgb, p, _pass_threshold(p, threshold)) for p in passes]}
         winner = 0
@@ -445,13 +471,13 @@ class CenterFaceDetector:
         boxes, marks = _fused(found[winner])
         for turn, passes_found in found.items():
             if turn != winner:
-                boxes, marks = _add_new_faces(boxes, marks, *_fused(passes_found))
+                boxes, marks = _add_new_faces(boxes, marks, *_fused(passes_found), floor)
         # Real edge-cut faces score 0.46-0.92 in the mirrored passes; dark frame edges and hands
         # at the border score 0.2-0.33 there, so the edge passes keep a floor of their own.
         edge_thr = max(threshold, EDGE_MIN_SCORE)
         if self.edge:
             boxes, marks = _add_edge_faces(
-                boxes, marks, self._edge_faces(rgb, edge_thr), width, height
+                boxes, marks, self._edge_faces(rgb, edge_thr), width, height, floor
             )
         out = []
         for b, m in zip(boxes, marks, strict=True):

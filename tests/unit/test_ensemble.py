@@ -70,12 +70,18 @@ class _Primary:
     def __init__(self) -> None:
         self.thresholds: list[float] = []
 
-    def detect(self, rgb: np.ndarray, threshold: float) -> list[Detection]:
+    def detect(
+        self, rgb: np.ndarray, threshold: float, sure: float | None = None
+    ) -> list[Detection]:
         self.thresholds.append(threshold)
         return [_det(10, 10, 40, 0.9), _det(100, 100, 40, 0.2)]
 
     def plain(self) -> str:
         return "plain"
+
+    @staticmethod
+    def sure_score(width: int, height: int, threshold: float) -> float:
+        return threshold
 
 
 class _Second:
