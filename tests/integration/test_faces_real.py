@@ -162,3 +162,19 @@ def test_a_profile_face_is_not_kept_sharp() -> None:
             b = safe[cy - r : cy + r + 1, max(0, cx - r) : cx + r + 1]
             changed = float(np.any(a != b, axis=2).mean())
             assert changed > 0.9, f"profile {name}: {part} left sharp ({changed:.0%} changed)"
+
+
+def test_cuda_asked_for_on_a_cpu_machine_gives_the_cpu_outputs(face_detector) -> None:
+    """``--device cuda`` where onnxruntime has no CUDA (as in CI): the same faces as the CPU."""
+    import onnxruntime
+
+    from anonymiser.detect.faces import CenterFaceDetector
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("a GPU is here: benchmarks/gpu.py compares the two")
+    rgb = load_rgb(DATA / "faces" / "2008_007676.jpg")
+    cpu = face_detector.detect(rgb, 0.3)
+    s = face_detector
+    other = CenterFaceDetector(s.sizes, s.tile, 1, device="cuda").detect(rgb, 0.3)
+    assert [d.box for d in other] == [d.box for d in cpu]
+    assert [d.score for d in other] == pytest.approx([d.score for d in cpu], abs=1e-4)
