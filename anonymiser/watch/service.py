@@ -201,7 +201,8 @@ class Watcher:
         self._clear_work()
         self._recover_unfinished()
         self._refresh_consent(initial=True)
-        _ = self._anon.face_detector  # load the face model now: fail fast if it is missing
+        self._anon.check_models()  # a missing or altered model stops the watcher now (exit 4)
+        _ = self._anon.face_detector  # load the face model once, before the first file
         year_warning = self._consent_year_warning()
         for warning in self._anon.warnings():
             if warning != year_warning:  # logged once, below
