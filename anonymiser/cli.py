@@ -638,3 +638,54 @@ def withdraw(
     day = on_date.date() if on_date else date.today()
     report = run_withdraw(consent_path, pupil_id, day, settings, reports=reports)
     click.echo(report.format())
+
+
+@main.command()
+@click.option(
+    "--consent",
+    "consent_path",
+    type=click.Path(path_type=Path),
+    help="Also check this consent log (as `consent validate` does).",
+)
+@click.option(
+    "--watch",
+    "watch_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also check this watched folder: events or polling, file completeness, free space.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also check this output folder: free space, and that the embeddings store is not in it.",
+)
+@_store_option
+@config_option
+@handle_errors
+def doctor(
+    consent_path: Path | None,
+    watch_root: Path | None,
+    output: Path | None,
+    store: Path | None,
+    config: Path | None,
+) -> None:
+    """Check that everything a run needs is present and intact, one line per check.
+
+    Models (present, sha256 right), onnxruntime, the Python packages, the optional tools
+    (exiftool, chromium, ffmpeg), the consent log and the embeddings store's permissions, the
+    watched folder's file system and free disk space. Every problem says what to do about it.
+    Changes nothing. Exit 0 when ready, 4 if a model is missing or altered, 5 if the consent
+    log is invalid, 1 for any other problem.
+
+    \b
+    Example:
+      anonymiser doctor --consent consent.csv --watch /srv/photos
+    """  # fmt: skip
+    from anonymiser.doctor import diagnose
+
+    settings = build_settings(config, store=store)
+    report = diagnose(settings, consent=consent_path, watch_root=watch_root, output=output)
+    click.echo(report.format())
+    problems = len(report.problems)
+    click.echo("ready" if not problems else f"{problems} problem(s): see above", err=True)
+    sys.exit(int(report.exit_code))
