@@ -51,6 +51,7 @@ from anonymiser.watch.layout import (
     make_dirs,
     unique_path,
 )
+from anonymiser.watch.lock import try_lock
 from anonymiser.watch.records import to_record, write_batch_report
 from anonymiser.watch.scanner import Entry, SettleTracker, is_network_fs, walk
 
@@ -231,6 +232,12 @@ class Watcher:
             "watching %s (%s, settle %g s)%s",
             self.layout.incoming, mode, self.options.settle, " once" if self.options.once else "",
         )  # fmt: skip
+        if not sys.platform.startswith("linux"):
+            log.info(
+                "no read leases on this system: a file counts as complete once unchanged for "
+                "%g s (--settle; raise it for slow copies)",
+                self.options.settle,
+            )
         try:
             self._loop(observer is not None)
         except KeyboardInterrupt:
@@ -312,12 +319,8 @@ class Watcher:
         return restore
 
     def _lock(self) -> None:
-        import fcntl
-
         fd = os.open(self.layout.lock_file, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not try_lock(fd):
             pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise WatchError(
