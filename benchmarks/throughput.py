@@ -10,7 +10,7 @@ tiling, with camera EXIF incl. orientation and GPS, and XMP) is generated once i
   one process per core (the lower bound any tool pays);
 * ``anonymiser``: ``Anonymiser.process_batch`` with 1 worker (1 thread) and one worker per
   core, text OCR off (and, with ``--ocr``, on: ``text="all"``);
-* ``deface``: deface 1.5 CLI with its defaults (benchmark-only; ``pip install '.[bench]'``).
+* ``deface``: deface 1.5 CLI with its defaults (benchmark-only; install as benchmarks/README.md says).
 
 Every run is its own subprocess; its process tree is sampled with psutil for peak RSS (per
 process and summed). Reported: images/s, s/image (wall), CPU s/image (user+sys, all
