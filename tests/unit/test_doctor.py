@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 from collections import namedtuple
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -22,15 +20,6 @@ HEADER = "pupil_id,first_name,last_name,academic_year,images_social_media,biomet
 
 def _by_check(report: doctor.DoctorReport, check: str) -> list[doctor.Finding]:
     return [f for f in report.findings if f.check == check]
-
-
-@pytest.fixture
-def missing_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    spec = dataclasses.replace(models.MANIFEST["centerface"], path="weights/gone.onnx")
-    models.resolve_model.cache_clear()
-    monkeypatch.setitem(models.MANIFEST, "centerface", spec)
-    yield
-    models.resolve_model.cache_clear()
 
 
 @pytest.mark.slow  # runs the face model once (on a 32x32 image)
