@@ -136,7 +136,9 @@ def _models() -> Iterator[Finding]:
         try:
             path = resolve_model(spec.name)
         except ModelError as err:
-            yield Finding(f"model {spec.name}", Severity.PROBLEM, str(err), ExitCode.MODEL_MISSING)
+            check = f"model {spec.name}"
+            message = str(err).removeprefix(f"{check}: ")
+            yield Finding(check, Severity.PROBLEM, message, ExitCode.MODEL_MISSING)
             continue
         yield Finding(
             f"model {spec.name}",

@@ -38,7 +38,8 @@ def test_a_missing_model_exits_4_with_what_to_do() -> None:
     result = CliRunner().invoke(main, ["doctor"])
     assert result.exit_code == ExitCode.MODEL_MISSING
     (line,) = [x for x in result.stdout.splitlines() if x.startswith("problem")]
-    assert "model centerface" in line and "missing" in line and "reinstall" in line
+    assert line.startswith("problem  model centerface: ") and line.count("centerface:") == 1
+    assert "missing" in line and "reinstall" in line
     assert "1 problem(s)" in result.stderr
 
 
