@@ -18,20 +18,21 @@ through a batch keeps every file recorded before it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePath
+from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anonymiser import __version__
-from anonymiser.errors import AnonymiserError, ExitCode
+from anonymiser.errors import StorageError
+from anonymiser.files import open_sqlite, sha256_file
+from anonymiser.inputs import NAME_HIDDEN, NameHider
 from anonymiser.results import Action, BatchResult, ImageResult, Kind
 from anonymiser.settings import Settings, default_store
 
@@ -39,8 +40,7 @@ if TYPE_CHECKING:
     from anonymiser.identify.names import PupilName, RosterNameMatcher
 
 JOURNAL_NAME = "audit.sqlite"
-SCHEMA_VERSION = 1
-NAME_HIDDEN = "[name hidden]"  # stands in for a path part or word that carries a pupil's name
+SCHEMA_VERSION = 2  # 2: decisions (approvals, rejections, take-downs)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -74,6 +74,19 @@ CREATE TABLE IF NOT EXISTS regions (
     pupil_id TEXT,
     box TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    action TEXT NOT NULL,
+    item TEXT NOT NULL,
+    output TEXT,
+    output_sha256 TEXT,
+    by TEXT NOT NULL,
+    reason TEXT,
+    pupil_id TEXT
+);
+CREATE INDEX IF NOT EXISTS decisions_item ON decisions(item);
+CREATE INDEX IF NOT EXISTS decisions_output_sha ON decisions(output_sha256);
 CREATE INDEX IF NOT EXISTS regions_pupil ON regions(pupil_id, action);
 CREATE INDEX IF NOT EXISTS files_source ON files(source);
 CREATE INDEX IF NOT EXISTS files_output ON files(output);
@@ -84,7 +97,7 @@ CREATE INDEX IF NOT EXISTS files_output_sha ON files(output_sha256);
 
 def _append_only_triggers() -> str:
     sql = []
-    for table in ("runs", "files", "regions"):
+    for table in ("runs", "files", "regions", "decisions"):
         for op in ("UPDATE", "DELETE"):
             sql.append(
                 f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
@@ -93,10 +106,8 @@ def _append_only_triggers() -> str:
     return "\n".join(sql)
 
 
-class AuditError(AnonymiserError):
+class AuditError(StorageError):
     """The audit journal cannot be opened or written."""
-
-    exit_code = ExitCode.INPUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +136,39 @@ class FileRecord:
     tool: str
     consent_sha256: str | None
     regions: tuple[RegionRecord, ...] = ()
+    # what people decided about this output since (review app): approved, rejected, ...
+    decisions: tuple[DecisionRecord, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+class Decision(StrEnum):
+    """What a person decided about a safe copy (the review app, policy 8.1.8 and 7.4)."""
+
+    APPROVED = "approved"  # copied to approved/: may be published
+    REJECTED = "rejected"  # moved to rejected/: not to be published
+    RE_RENDERED = "re-rendered"  # blurred more from the original (a reviewer's box)
+    REGION_CONFIRMED = "region-confirmed"  # a flagged region looked at and found right
+    TAKEN_DOWN = "taken-down"  # after a withdrawal: removed from where it was posted
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One decision as the journal remembers it. Paths are absolute."""
+
+    id: int
+    time: str
+    action: Decision
+    item: str  # the safe copy decided on (under ready/ or review/)
+    output: str | None  # where it went (approved/ or rejected/), if anywhere
+    output_sha256: str | None
+    by: str
+    reason: str | None = None
+    pupil_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "action": str(self.action)}
 
 
 def journal_path(settings: Settings | None = None) -> Path:
@@ -141,14 +182,10 @@ def journal_path(settings: Settings | None = None) -> Path:
 
 def sha256_of(path: str | Path) -> str | None:
     """Hex sha256 of a file, or None when it cannot be read."""
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        return sha256_file(path)
     except OSError:
         return None
-    return h.hexdigest()
 
 
 @contextmanager
@@ -157,25 +194,20 @@ def connect(path: str | Path | None = None, *, create: bool = True) -> Iterator[
     p = Path(path) if path is not None else journal_path()
     if not create and not p.exists():
         raise AuditError(f"{p}: no audit journal here yet (nothing has been processed)")
-    try:
-        if create:
-            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        con = sqlite3.connect(p, timeout=30.0, isolation_level=None)
-    except (OSError, sqlite3.Error) as err:
-        raise AuditError(f"{p}: cannot open audit journal: {err}") from None
-    with closing(con):
+    if create:
         try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")
-            con.execute("PRAGMA foreign_keys=ON")
-            if create:
-                con.executescript(_SCHEMA + _append_only_triggers())
-                con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as err:
-            raise AuditError(f"{p}: cannot use audit journal: {err}") from None
-        if create:
-            with suppress(OSError):
-                os.chmod(p, 0o600)
+            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as err:
+            raise AuditError(f"{p}: cannot open audit journal: {err}") from None
+    con = open_sqlite(
+        p,
+        schema=_SCHEMA + _append_only_triggers(),
+        version=SCHEMA_VERSION,
+        error=AuditError,
+        what="audit journal",
+        create=create,
+    )
+    with closing(con):
         yield con
 
 
@@ -196,53 +228,13 @@ def _abs(path: str | None) -> str | None:
     return None if path is None else str(Path(path).absolute())
 
 
-_WORD = re.compile(r"[^\s/\\'\"`()\[\]{},;]+")
+def _hider(pupils: Sequence[PupilName] | RosterNameMatcher) -> NameHider:
+    """The hider for a roster (or a matcher already built for it)."""
+    from anonymiser.identify.names import RosterNameMatcher
 
-
-class _NameHider:
-    """Replaces path parts and words that carry a roster name by ``NAME_HIDDEN``."""
-
-    def __init__(self, pupils: Sequence[PupilName] | RosterNameMatcher = ()) -> None:
-        from anonymiser.identify.names import RosterNameMatcher
-
-        if isinstance(pupils, RosterNameMatcher):
-            self._matcher: RosterNameMatcher | None = pupils
-        else:
-            self._matcher = RosterNameMatcher(pupils) if pupils else None
-        self._seen: dict[str, bool] = {}
-
-    def _named(self, text: str) -> bool:
-        if self._matcher is None or not text.strip() or text == NAME_HIDDEN:
-            return False
-        if text not in self._seen:
-            self._seen[text] = self._matcher.contains_name(text)
-        return self._seen[text]
-
-    def _part(self, part: str) -> str:
-        if not self._named(part):
-            return part
-        suffix = PurePath(part).suffix
-        keep = len(suffix) <= 6 and suffix[1:].isalnum() and not self._named(suffix[1:])
-        return NAME_HIDDEN + (suffix if keep else "")
-
-    def path(self, path: str | None) -> str | None:
-        """``path`` with every part that carries a name replaced (the anchor kept)."""
-        if path is None or self._matcher is None:
-            return path
-        p = PurePath(path)
-        parts = [part if part == p.anchor else self._part(part) for part in p.parts]
-        return str(PurePath(*parts)) if parts else path
-
-    def text(self, text: str | None, paths: Sequence[str | None] = ()) -> str | None:
-        """A message with ``paths`` (as written) replaced by their hidden form, then every
-        remaining word that carries a name replaced."""
-        if text is None or self._matcher is None:
-            return text
-        for path in sorted({p for p in paths if p}, key=len, reverse=True):
-            hidden = self.path(path)
-            if hidden != path:
-                text = text.replace(path, hidden or "")
-        return _WORD.sub(lambda m: self._part(m.group()), text)
+    if isinstance(pupils, RosterNameMatcher):
+        return NameHider(pupils)
+    return NameHider(RosterNameMatcher(pupils) if pupils else None)
 
 
 def _roster_of(consent: Any, settings: Settings) -> list[Any]:
@@ -273,7 +265,7 @@ def start_run(
             _now(),
             f"anonymiser {__version__}",
             _settings_json(settings),
-            _NameHider(pupils).path(_abs(str(consent_path))) if consent_path else None,
+            _hider(pupils).path(_abs(str(consent_path))) if consent_path else None,
             consent_sha,
             settings.consent_date.isoformat(),
         ),
@@ -293,7 +285,7 @@ def record_image(
     Every part of the source and output paths (and every word of the error) that carries one
     of ``pupils``' names is written as ``NAME_HIDDEN``; the sha256 of both files is kept.
     """
-    hider = _NameHider(pupils)
+    hider = _hider(pupils)
     source = _abs(result.source) or result.source
     output = _abs(result.output)
     error = hider.text(result.error, (result.source, source, result.output, output))
@@ -366,6 +358,64 @@ def record_batch(
     return run_id
 
 
+def record_decision(
+    action: Decision,
+    item: str | Path,
+    by: str,
+    *,
+    output: str | Path | None = None,
+    output_sha256: str | None = None,
+    reason: str | None = None,
+    pupil_id: str | None = None,
+    path: str | Path | None = None,
+    pupils: Sequence[PupilName] = (),
+) -> DecisionRecord:
+    """Append one decision (who, what, when, the sha256 of what was published).
+
+    ``path`` defaults to ``journal_path()``. Words of ``reason`` (free text a person typed)
+    that carry a name of ``pupils`` are written as ``NAME_HIDDEN``, as are such path parts.
+    """
+    hider = _hider(pupils)
+    target = Path(path) if path is not None else journal_path()
+    row = (
+        _now(),
+        str(Decision(action)),
+        hider.path(_abs(str(item))) or str(item),
+        hider.path(_abs(str(output))) if output is not None else None,
+        output_sha256,
+        by,
+        hider.text(reason),
+        pupil_id,
+    )
+    try:
+        with connect(target) as con:
+            cur = con.execute(
+                "INSERT INTO decisions (time, action, item, output, output_sha256, by, reason, "
+                "pupil_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+    except sqlite3.Error as err:
+        raise AuditError(f"{target}: cannot write audit journal: {err}") from None
+    when, act, item_s, out_s, sha, who, why, pupil = row
+    return DecisionRecord(int(cur.lastrowid or 0), when, Decision(act), item_s, out_s, sha, who,
+                          why, pupil)  # fmt: skip
+
+
+def _decisions(con: sqlite3.Connection, where: str, args: Sequence[Any]) -> list[DecisionRecord]:
+    try:
+        rows = con.execute(
+            "SELECT id, time, action, item, output, output_sha256, by, reason, pupil_id "
+            f"FROM decisions WHERE {where} ORDER BY id",
+            tuple(args),
+        ).fetchall()
+    except sqlite3.OperationalError:  # a journal from before decisions were recorded
+        return []
+    return [
+        DecisionRecord(i, t, Decision(a), it, o, sha, by, why, pupil)
+        for i, t, a, it, o, sha, by, why, pupil in rows
+    ]
+
+
 _FILE_COLUMNS = (
     "f.id, f.run_id, f.time, f.source, f.input_sha256, f.output, f.output_sha256, f.status, "
     "f.needs_review, f.error, r.tool, r.consent_sha256"
@@ -409,7 +459,8 @@ def pupil_outputs(pupil_id: str, path: str | Path | None = None) -> list[FileRec
 
 def file_history(path: str | Path, journal: str | Path | None = None) -> list[FileRecord]:
     """Every record whose source or output is ``path``, or whose input or output has the same
-    content (sha256) as the file at ``path`` now.
+    content (sha256) as the file at ``path`` now; each with the decisions people made about its
+    output (by the output's path or content: an approved copy is the output, byte for byte).
 
     A source path that carried a pupil's name is recorded with the name hidden, so such an
     input is found by its content (hashed here) rather than by its path."""
@@ -418,17 +469,28 @@ def file_history(path: str | Path, journal: str | Path | None = None) -> list[Fi
     resolved = str(p.resolve())
     digest = sha256_of(p) if p.is_file() else None
     with connect(journal, create=False) as con:
-        return _records(
+        records = _records(
             con,
             "f.source IN (?, ?) OR f.output IN (?, ?) OR "
             "(? IS NOT NULL AND (f.input_sha256 = ? OR f.output_sha256 = ?))",
             (absolute, resolved, absolute, resolved, digest, digest, digest),
         )
+        out = []
+        for r in records:
+            decided = _decisions(
+                con,
+                "item = ? OR (? IS NOT NULL AND output_sha256 = ?)",
+                (r.output or "", r.output_sha256, r.output_sha256),
+            )
+            out.append(dataclasses.replace(r, decisions=tuple(decided)))
+    return out
 
 
 __all__ = [
     "NAME_HIDDEN",
     "AuditError",
+    "Decision",
+    "DecisionRecord",
     "FileRecord",
     "RegionRecord",
     "connect",
@@ -436,6 +498,7 @@ __all__ = [
     "journal_path",
     "pupil_outputs",
     "record_batch",
+    "record_decision",
     "record_image",
     "sha256_of",
     "start_run",

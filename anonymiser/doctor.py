@@ -39,6 +39,9 @@ PACKAGES = {
     "av": "videos (PyAV, with its own FFmpeg)",
     "watchdog": "the watched folder's file system events",
     "jinja2": "the review page",
+    "flask": "the review app (anonymiser review serve)",
+    "waitress": "serving the review app",
+    "argon2": "the review app's passwords (argon2-cffi)",
 }
 # External programs: none is needed to anonymise.
 TOOLS = {

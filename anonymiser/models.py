@@ -8,13 +8,13 @@ file is resolved inside its installed package and its sha256 is checked before u
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from anonymiser.errors import ModelError
+from anonymiser.files import sha256_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +75,6 @@ def _package_dir(spec: ModelSpec) -> Path:
             f"install it with: pip install {spec.distribution}"
         )
     return Path(next(iter(found.submodule_search_locations)))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @cache

@@ -69,6 +69,7 @@ class Box:
 class Kind(StrEnum):
     FACE = "face"
     TEXT = "text"
+    MANUAL = "manual"  # a box a reviewer drew over something still identifying
 
 
 class Action(StrEnum):
@@ -92,6 +93,7 @@ class Reason(StrEnum):
     PUPIL_NAME = "pupil-name"  # text: matches a roster name
     ALL_TEXT = "all-text"  # text: --text all
     NOT_A_NAME = "not-a-name"  # text kept: matches no roster name
+    ADDED_BY_REVIEWER = "added-by-reviewer"  # manual: a reviewer asked for it to be blurred
 
 
 class MatchStatus(StrEnum):

@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anonymiser import __version__
+from anonymiser.consent import academic_year_of
 from anonymiser.errors import MediaError
 from anonymiser.files import write_text_atomic
+from anonymiser.inputs import NameHider, is_video
 from anonymiser.results import Action, BatchResult, Box, ImageResult, Kind, Reason, Region, Status
 from anonymiser.settings import Settings
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
+
     from anonymiser.consent import ConsentLog
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ REASON_TEXT: dict[str, str] = {
     Reason.PUPIL_NAME: "a pupil's name",
     Reason.ALL_TEXT: "all text is redacted",
     Reason.NOT_A_NAME: "not a pupil's name",
+    Reason.ADDED_BY_REVIEWER: "added by a reviewer",
 }
 
 
@@ -90,6 +95,8 @@ def _region_css(region: Region) -> str:
 
 
 def _region_label(number: int, region: Region) -> str:
+    if region.kind is Kind.MANUAL:
+        return f"{number}. Area blurred: {REASON_TEXT[Reason.ADDED_BY_REVIEWER]}"
     what = "Face" if region.kind is Kind.FACE else "Text"
     reason = REASON_TEXT.get(region.reason, str(region.reason))
     if region.action is Action.KEPT:
@@ -111,7 +118,8 @@ def marker_radius(width: int, height: int, box: Box | None = None) -> float:
     return min(big, max(0.0135 * side, 3.0, 0.5 * max(box.w, box.h)))
 
 
-def _markers(anchor: str, regions: tuple[Region, ...], width: int, height: int) -> list[Marker]:
+def markers(anchor: str, regions: tuple[Region, ...], width: int, height: int) -> list[Marker]:
+    """The numbered markers of ``regions`` (numbered from 1 in their order)."""
     out = []
     for n, region in enumerate(regions, start=1):
         b = region.box.clipped(width, height) if width and height else region.box
@@ -126,8 +134,13 @@ def _markers(anchor: str, regions: tuple[Region, ...], width: int, height: int) 
     return out
 
 
-def _thumbnail(path: Path, settings: Settings) -> tuple[str, int, int]:
-    """A JPEG data URI of the output, long side at most THUMB_SIDE; and the output's size."""
+def preview_jpeg(
+    path: Path, settings: Settings, side: int = THUMB_SIDE, quality: int = THUMB_QUALITY
+) -> tuple[bytes, int, int]:
+    """A JPEG copy of an output (long side at most ``side``, no metadata) and the output's size.
+
+    Raises MediaError or OSError when the file cannot be read as an image.
+    """
     from PIL import Image
 
     from anonymiser import media
@@ -135,48 +148,31 @@ def _thumbnail(path: Path, settings: Settings) -> tuple[str, int, int]:
     image = media.load_image(path, max_pixels=settings.max_pixels)
     im = Image.fromarray(image.rgb)
     width, height = im.size
-    im.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+    im.thumbnail((side, side), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True)  # no metadata is written
-    return (
-        "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
-        width,
-        height,
-    )
+    im.save(buf, "JPEG", quality=quality, optimize=True)  # no metadata is written
+    return buf.getvalue(), width, height
 
 
-def _hide_names(text: str, matcher: Any) -> str:
-    """Replace any path part carrying a roster name (the review page shows no names)."""
-    if matcher is None or not text:
-        return text
-    parts = text.replace("\\", "/").split("/")
-    words = [p for part in parts for p in part.split()]
-    out = text
-    for word in words:
-        stem = Path(word).stem or word
-        if len(stem) > 1 and matcher.contains_name(stem):
-            out = out.replace(stem, "[name hidden]")
-    return out
+def _thumbnail(path: Path, settings: Settings) -> tuple[str, int, int]:
+    """A JPEG data URI of the output, long side at most THUMB_SIDE; and the output's size."""
+    data, width, height = preview_jpeg(path, settings)
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii"), width, height
 
 
-def _roster_matcher(consent: Any, settings: Settings) -> Any:
-    if consent is None:
-        return None
-    try:
-        from anonymiser.identify.names import RosterNameMatcher
+def _roster_hider(consent: ConsentLog | None, settings: Settings) -> NameHider:
+    """Hides path parts and words carrying a roster name (the review page shows no names)."""
+    from anonymiser.identify.names import RosterNameMatcher
 
-        pupils = list(consent.roster(settings.consent_date))
-        return RosterNameMatcher(pupils) if pupils else None
-    except Exception as err:  # the page is still written; paths are then shown as they are
-        log.warning("review page: cannot load roster names to hide them in paths: %s", err)
-        return None
+    pupils = list(consent.roster(settings.consent_date)) if consent is not None else []
+    return NameHider(RosterNameMatcher(pupils) if pupils else None)
 
 
-def _item(index: int, result: ImageResult, settings: Settings, matcher: Any) -> Item:
+def _item(index: int, result: ImageResult, settings: Settings, hider: NameHider) -> Item:
     anchor = f"photo-{index}"
     held = result.extra.get("held_for_review") if result.extra else None
     shown = result.output or held
-    title = Path(shown).name if shown else _hide_names(Path(result.source).name, matcher)
+    title = Path(shown).name if shown else hider.part(Path(result.source).name)
     item = Item(
         index=index,
         anchor=anchor,
@@ -187,24 +183,24 @@ def _item(index: int, result: ImageResult, settings: Settings, matcher: Any) -> 
         height=result.height,
         thumbnail=None,
         alt="",
-        error=_hide_names(result.error or "", matcher) or None,
+        error=hider.text(result.error, (result.source,)) or None,
     )
     if held:
         item.note = f"Held back, not published: copy kept in {held} for you to look at."
-    if shown and Path(shown).suffix.lower() in {".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv"}:
+    if shown and is_video(shown):
         item.note = "Video: no preview here; see the report for its regions."
     elif shown:
         try:
             item.thumbnail, w, h = _thumbnail(Path(shown), settings)
             item.width, item.height = item.width or w, item.height or h
         except (MediaError, OSError) as err:
-            item.note = f"No preview: {_hide_names(str(err), matcher)}"
+            item.note = f"No preview: {hider.text(str(err), (shown,))}"
     item.counts = {
         "Faces blurred": result.faces_blurred,
         "Faces kept sharp": result.faces_kept,
         "Text blurred": result.texts_blurred,
     }
-    item.markers = _markers(anchor, result.regions, item.width, item.height)
+    item.markers = markers(anchor, result.regions, item.width, item.height)
     kept = [
         r.pupil_id or "unknown"
         for r in result.regions
@@ -219,26 +215,34 @@ def _item(index: int, result: ImageResult, settings: Settings, matcher: Any) -> 
 
 
 def _consent_info(consent: Any, settings: Settings) -> dict[str, Any] | None:
-    from anonymiser.report import academic_year
-
     if consent is None:
         return None
     return {
         "path": str(getattr(consent, "path", "")),
         "sha256": getattr(consent, "sha256", ""),
         "date": settings.consent_date.isoformat(),
-        "academic_year": academic_year(settings.consent_date),
+        "academic_year": academic_year_of(settings.consent_date),
     }
+
+
+def template_environment() -> Environment:
+    """Jinja environment over ``anonymiser/templates`` (autoescaped), shared with the review app."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("anonymiser", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def render_review(batch: BatchResult, settings: Settings, consent: ConsentLog | None = None) -> str:
     """The review page as an HTML string."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
     from anonymiser.report import summarise
 
-    matcher = _roster_matcher(consent, settings)
-    items = [_item(i, r, settings, matcher) for i, r in enumerate(batch.images, start=1)]
+    hider = _roster_hider(consent, settings)
+    items = [_item(i, r, settings, hider) for i, r in enumerate(batch.images, start=1)]
     review = [i for i in items if i.needs_review and i.status != Status.FAILED]
     failed = [i for i in items if i.status == Status.FAILED]
     done = [i for i in items if not i.needs_review and i.status != Status.FAILED]
@@ -252,13 +256,7 @@ def render_review(batch: BatchResult, settings: Settings, consent: ConsentLog | 
         ("held", "Not published", "These could not be made safe; no output was published.", failed),
         ("ready", "Anonymised, nothing flagged", "Please still look at each before posting.", done),
     ]
-    env = Environment(
-        loader=PackageLoader("anonymiser", "templates"),
-        autoescape=select_autoescape(["html", "j2"], default=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    template = env.get_template("review.html.j2")
+    template = template_environment().get_template("review.html.j2")
     return template.render(
         tool=f"anonymiser {__version__}",
         generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
@@ -278,4 +276,12 @@ def write_review(
     write_text_atomic(path, render_review(batch, settings, consent), what="review page")
 
 
-__all__ = ["render_review", "write_review"]
+__all__ = [
+    "REASON_TEXT",
+    "Marker",
+    "markers",
+    "preview_jpeg",
+    "render_review",
+    "template_environment",
+    "write_review",
+]

@@ -50,7 +50,9 @@ SOURCES = [
 SIZES = {"12mp": (4000, 3000), "24mp": (6000, 4000), "quick": (1600, 1200)}
 SOURCE_QUALITY = 95  # a camera JPEG
 OUT_QUALITY = 92  # Settings.jpeg_quality: what the anonymiser (and the floor) writes
-BATCH_VERSION = "2"  # bump when the generator or SOURCES change (2: Solvay replaced the WIDER photo)
+BATCH_VERSION = (
+    "2"  # bump when the generator or SOURCES change (2: Solvay replaced the WIDER photo)
+)
 ORIENTATIONS = (1, 1, 1, 6, 1, 8, 1, 3)  # mostly upright, some portrait, one upside down
 # Pillow's transpose that turns a displayed image into the stored pixels for each orientation.
 _STORE = {
