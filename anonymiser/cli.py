@@ -260,17 +260,20 @@ def blur(
     show_bar = not quiet and sys.stderr.isatty()
     from anonymiser.inputs import expand_inputs
 
-    total = len(expand_inputs(inputs))
+    total = sum(1 for f in expand_inputs(inputs) if not f.ignored)
     with click.progressbar(
         length=total, label="anonymising", file=sys.stderr, hidden=not show_bar
     ) as bar:
 
         def progress(result: anonymiser.ImageResult) -> None:
             bar.update(1)
-            if result.error:
-                click.echo(
-                    f"\nerror: {result.error}" if show_bar else f"error: {result.error}", err=True
-                )
+            if result.status is anonymiser.Status.SKIPPED:
+                line = f"skipped: {result.source}: {result.error}"
+            elif result.error:
+                line = f"error: {result.error}"
+            else:
+                return
+            click.echo(f"\n{line}" if show_bar else line, err=True)
 
         batch = anon.process_batch(inputs, outdir, progress=progress)
     if verify:

@@ -313,15 +313,20 @@ class Anonymiser:
 
             check_store_location(self.settings.store_path, [outdir])  # biometrics never published
         plan = plan_outputs(inputs, Path(outdir), self.name_matcher)
+        ignored = tuple(str(item.source) for item in plan if item.ignored)
+        plan = [item for item in plan if not item.ignored]
         results: list[ImageResult | None] = [None] * len(plan)
         todo: list[tuple[int, Path, Path]] = []
         for i, item in enumerate(plan):
-            if item.output is None:  # could not be planned (e.g. unreadable folder): it fails alone
-                results[i] = _failed(item.source, item.error or "", time.perf_counter())
-                if progress:
-                    progress(results[i])  # type: ignore[arg-type]
-            else:
+            if item.output is not None:
                 todo.append((i, item.source, item.output))
+                continue
+            if item.skipped is not None:  # not a photo or video: listed, never left out silently
+                results[i] = ImageResult(str(item.source), None, Status.SKIPPED, error=item.skipped)
+            else:  # could not be planned (e.g. unreadable folder): it fails alone
+                results[i] = _failed(item.source, item.error or "", time.perf_counter())
+            if progress:
+                progress(results[i])  # type: ignore[arg-type]
         workers = min(self.settings.worker_count, len(todo))
         if workers <= 1:
             for i, src, dst in todo:
@@ -344,7 +349,7 @@ class Anonymiser:
                     if progress:
                         progress(results[i])  # type: ignore[arg-type]
         done = tuple(r for r in results if r is not None)
-        return BatchResult(done, time.perf_counter() - start)
+        return BatchResult(done, time.perf_counter() - start, ignored)
 
 
 def manual_regions(boxes: Sequence[Box], width: int, height: int) -> tuple[Region, ...]:
