@@ -37,7 +37,7 @@ from anonymiser.results import (
     Region,
     Status,
 )
-from anonymiser.settings import Media, Method, Purpose, Settings, TextMode
+from anonymiser.settings import Device, Media, Method, Purpose, Settings, TextMode
 
 if TYPE_CHECKING:
     from anonymiser.consent import ConsentLog
@@ -51,6 +51,7 @@ __all__ = [
     "Box",
     "ConsentError",
     "ConsentLog",
+    "Device",
     "ExitCode",
     "ImageResult",
     "Kind",

@@ -179,7 +179,7 @@ def _onnxruntime() -> Finding:
             f"cannot run the face model ({type(err).__name__}: {err}); {REINSTALL}",
         )
     others = [p for p in providers if p != "CPUExecutionProvider"]
-    extra = f"; also available, not used: {', '.join(others)}" if others else ""
+    extra = f"; also available (see --device): {', '.join(others)}" if others else ""
     return Finding(
         "onnxruntime",
         Severity.OK,
