@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from anonymiser.detect import FaceDetector
+from anonymiser.detect.ensemble import photo_face_detector
 from anonymiser.detect.faces import CenterFaceDetector
 from anonymiser.settings import Settings
 
@@ -27,13 +29,11 @@ class DetectorUse(StrEnum):
     REFERENCE = "reference"
 
 
-def face_detector(settings: Settings, use: DetectorUse, threads: int = 1) -> CenterFaceDetector:
-    """CenterFace configured for ``use`` (see the module docstring), on ``threads`` threads."""
+def face_detector(settings: Settings, use: DetectorUse, threads: int = 1) -> FaceDetector:
+    """The face detector for ``use`` (see the module docstring), on ``threads`` threads."""
     sizes, tile, device = settings.detect_sizes, settings.tile_size, settings.device
-    if use is DetectorUse.PHOTO:
-        return CenterFaceDetector(
-            sizes, tile, threads, rotated=settings.turned_faces, device=device
-        )
+    if use is DetectorUse.PHOTO:  # every pass, and the second detector (detect.ensemble)
+        return photo_face_detector(settings, threads)
     if use is DetectorUse.VIDEO:
         return CenterFaceDetector(
             VIDEO_SIZES, VIDEO_TILE, threads, mirror=False, rotated=False, device=device

@@ -6,7 +6,8 @@ own steps (``anonymiser.run``), like ``blur``.
 
 from __future__ import annotations
 
-from anonymiser.watch.layout import Layout, is_ignored
+from anonymiser.inputs import is_ignored
+from anonymiser.watch.layout import Layout
 from anonymiser.watch.service import Watcher, WatchError, WatchOptions, setup_logging
 from anonymiser.watch.status import format_status, status
 
