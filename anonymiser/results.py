@@ -251,7 +251,8 @@ class BatchResult:
         skipped = f", {len(self.skipped)} skipped (not photos or videos)" if self.skipped else ""
         ignored = f", {len(self.ignored)} hidden or system files ignored" if self.ignored else ""
         return (
-            f"{len(self.images)} files: {ok} ok, {len(self.failed)} failed{skipped}{ignored}; "
+            f"{len(self.images)} file{'' if len(self.images) == 1 else 's'}: {ok} ok, "
+            f"{len(self.failed)} failed{skipped}{ignored}; "
             f"{faces} faces blurred, {kept} kept with consent, {texts} text regions blurred; "
             f"{review} need review; {self.seconds:.1f} s"
         )
