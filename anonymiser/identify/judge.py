@@ -54,6 +54,8 @@ SCHOOL_WORDS = frozenset(
     art music drama history geography science computing phonics pe re pshe rse ict dt""".split()
 )
 ROW_ALIGN = 0.5  # labels in a row: centres within this many line heights vertically
+_SEVERITY = {TextVerdict.PUPIL_NAME: 3, TextVerdict.PERSONAL_NAME: 2, TextVerdict.DOUBTFUL: 1,
+             TextVerdict.OTHER: 0}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +89,53 @@ class _Token:
         return len(self.alpha) >= 3 and not self.number and not self.entry.known
 
 
+_WORD = Entry(word=True)
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _word_form(k: str) -> bool:
+    """An everyday word inflected or compounded (``lunchboxes``, ``headteacher's``)."""
+    for suffix in ("s", "es", "ies"):
+        if k.endswith(suffix) and len(k) - len(suffix) >= 3:
+            stem = k[: -len(suffix)] + ("y" if suffix == "ies" else "")
+            if _known_word(stem) or (len(stem) >= 6 and _word_form(stem)):
+                return True
+    return any(
+        _word(k[:i]) and (_word(k[i:]) or _word_form_simple(k[i:])) for i in range(3, len(k) - 2)
+    )
+
+
+def _word_form_simple(k: str) -> bool:
+    return k.endswith("s") and (_word(k[:-1]) or (k.endswith("es") and _word(k[:-2])))
+
+
+def _known_word(k: str) -> bool:
+    e = lookup(k)
+    return e.word and not e.name
+
+
+def _word(k: str) -> bool:
+    return lookup(k).word
+
+
+def _misread_word(k: str) -> bool:
+    """One letter off an everyday word and no known name (``Stience``, ``Tuesdoy``)."""
+    if len(k) < 5:
+        return False
+    edits = {k[:i] + k[i + 1 :] for i in range(len(k))}
+    edits |= {k[:i] + c + k[i + 1 :] for i in range(len(k)) for c in _LETTERS}
+    edits |= {k[:i] + c + k[i:] for i in range(len(k) + 1) for c in _LETTERS}
+    found = [lookup(e) for e in edits - {k}]
+    return any(e.word and not e.name for e in found) and not any(e.name for e in found)
+
+
 def _entry(text: str) -> Entry:
     whole = lookup(text)
     if whole.known:
         return whole
+    k = letters(text)
+    if len(k) >= 4 and (_word_form(k) or _misread_word(k)):
+        return _WORD
     parts = [p for p in re.split(r"[-'’]", text) if letters(p)]
     if len(parts) > 1:
         found = [lookup(p) for p in parts]
@@ -130,11 +175,22 @@ def _name_like(tokens: list[_Token], *, cued: bool) -> TextCue | None:
             return TextCue.TITLE
     if cued:
         capitals = [t for t in alpha if t.capital and not t.initial]
-        if any(t.name_only or t.unknown for t in capitals) or (
-            capitals and all(t.capital and (t.initial or t.entry.name) for t in alpha)
+        if any(t.name_only for t in capitals) or any(
+            t.unknown and not _school_name(alpha, i) for i, t in enumerate(alpha) if t.capital
         ):
             return TextCue.CONTEXT
+        popular = all(
+            t.initial or (t.entry.name and t.entry.popular and t.alpha not in SCHOOL_WORDS)
+            for t in alpha
+        )
+        if capitals and popular and all(t.capital for t in alpha):
+            return TextCue.CONTEXT  # "Well done Jack", "Monitors: Rose, May"
         return None
+    # A cut-off piece of a letter or two at either end ("dy Sinclair") does not count.
+    while len(alpha) > 1 and len(alpha[0].alpha) <= 2 and not alpha[0].capital:
+        alpha = alpha[1:]
+    while len(alpha) > 1 and len(alpha[-1].alpha) <= 2 and not alpha[-1].capital:
+        alpha = alpha[:-1]
     if len(alpha) > 4 or not all(t.capital for t in alpha):
         return None
     if not all(t.initial or t.entry.name or t.unknown for t in alpha):
@@ -144,11 +200,23 @@ def _name_like(tokens: list[_Token], *, cued: bool) -> TextCue | None:
         return None
     if any(t.name_only for t in named):
         return TextCue.NAME_LIST
+    if len(alpha) == 1 and _label_name(named[0]) and named[0].entry.popular:
+        return TextCue.NAME_LIST  # a popular first name alone on its line: "Jack", "Grace"
     first, last = named[0], named[-1]
     both = first.entry.popular and last.entry.popular  # "Rose Wade": both common words too
     if len(named) >= 2 and first.entry.first and last.entry.surname and both:
         return TextCue.NAME_LIST
     return None
+
+
+def _label_name(t: _Token) -> bool:
+    """A lone word that may be a first name on a label (``Jack``, ``Rayyan``; not ``Maths``)."""
+    return (
+        t.capital
+        and t.entry.first
+        and (t.entry.popular or not t.entry.word)
+        and t.alpha not in SCHOOL_WORDS
+    )
 
 
 def _school_name(tokens: list[_Token], i: int) -> bool:
@@ -189,7 +257,17 @@ class TextJudge:
     # -- internals ----------------------------------------------------------------------
 
     def _line(self, det: Detection) -> NameMatch:
-        return self._judge(det.text or "", det.score)
+        """The most severe verdict over every reading of the line (re-reads included)."""
+        first = self._judge(det.text or "", det.score)
+        # Another reading counts when it finds a pupil, or a name by title or cue: a lone
+        # one-letter-off reading ("HELO" for "HELLO") is no evidence of a name.
+        found = [first] + [
+            m
+            for m in (self._judge(t, det.score) for t in det.alternatives)
+            if m.verdict is TextVerdict.PUPIL_NAME
+            or (m.verdict is TextVerdict.PERSONAL_NAME and m.cue is not TextCue.NAME_LIST)
+        ]
+        return max(found, key=lambda m: _SEVERITY[m.verdict])
 
     def _judge(self, text: str, score: float) -> NameMatch:
         if self.roster is not None:
@@ -251,7 +329,7 @@ class TextJudge:
             if m.verdict is not TextVerdict.OTHER:
                 continue
             alpha = [t for t in _tokens(lines[i].text or "") if t.alpha]
-            if len(alpha) != 1 or not (alpha[0].capital and alpha[0].entry.first):
+            if len(alpha) != 1 or not _label_name(alpha[0]):
                 continue
             d = lines[i]
             cy, h = d.box.centre[1], max(1, d.box.h)
