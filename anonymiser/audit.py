@@ -18,20 +18,20 @@ through a batch keeps every file recorded before it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anonymiser import __version__
-from anonymiser.errors import AnonymiserError, ExitCode
+from anonymiser.errors import StorageError
+from anonymiser.files import open_sqlite, sha256_file
+from anonymiser.inputs import NAME_HIDDEN, NameHider
 from anonymiser.results import Action, BatchResult, ImageResult, Kind
 from anonymiser.settings import Settings, default_store
 
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 JOURNAL_NAME = "audit.sqlite"
 SCHEMA_VERSION = 1
-NAME_HIDDEN = "[name hidden]"  # stands in for a path part or word that carries a pupil's name
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -93,10 +92,8 @@ def _append_only_triggers() -> str:
     return "\n".join(sql)
 
 
-class AuditError(AnonymiserError):
+class AuditError(StorageError):
     """The audit journal cannot be opened or written."""
-
-    exit_code = ExitCode.INPUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,14 +138,10 @@ def journal_path(settings: Settings | None = None) -> Path:
 
 def sha256_of(path: str | Path) -> str | None:
     """Hex sha256 of a file, or None when it cannot be read."""
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        return sha256_file(path)
     except OSError:
         return None
-    return h.hexdigest()
 
 
 @contextmanager
@@ -157,25 +150,20 @@ def connect(path: str | Path | None = None, *, create: bool = True) -> Iterator[
     p = Path(path) if path is not None else journal_path()
     if not create and not p.exists():
         raise AuditError(f"{p}: no audit journal here yet (nothing has been processed)")
-    try:
-        if create:
-            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        con = sqlite3.connect(p, timeout=30.0, isolation_level=None)
-    except (OSError, sqlite3.Error) as err:
-        raise AuditError(f"{p}: cannot open audit journal: {err}") from None
-    with closing(con):
+    if create:
         try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")
-            con.execute("PRAGMA foreign_keys=ON")
-            if create:
-                con.executescript(_SCHEMA + _append_only_triggers())
-                con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as err:
-            raise AuditError(f"{p}: cannot use audit journal: {err}") from None
-        if create:
-            with suppress(OSError):
-                os.chmod(p, 0o600)
+            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as err:
+            raise AuditError(f"{p}: cannot open audit journal: {err}") from None
+    con = open_sqlite(
+        p,
+        schema=_SCHEMA + _append_only_triggers(),
+        version=SCHEMA_VERSION,
+        error=AuditError,
+        what="audit journal",
+        create=create,
+    )
+    with closing(con):
         yield con
 
 
@@ -196,53 +184,13 @@ def _abs(path: str | None) -> str | None:
     return None if path is None else str(Path(path).absolute())
 
 
-_WORD = re.compile(r"[^\s/\\'\"`()\[\]{},;]+")
+def _hider(pupils: Sequence[PupilName] | RosterNameMatcher) -> NameHider:
+    """The hider for a roster (or a matcher already built for it)."""
+    from anonymiser.identify.names import RosterNameMatcher
 
-
-class _NameHider:
-    """Replaces path parts and words that carry a roster name by ``NAME_HIDDEN``."""
-
-    def __init__(self, pupils: Sequence[PupilName] | RosterNameMatcher = ()) -> None:
-        from anonymiser.identify.names import RosterNameMatcher
-
-        if isinstance(pupils, RosterNameMatcher):
-            self._matcher: RosterNameMatcher | None = pupils
-        else:
-            self._matcher = RosterNameMatcher(pupils) if pupils else None
-        self._seen: dict[str, bool] = {}
-
-    def _named(self, text: str) -> bool:
-        if self._matcher is None or not text.strip() or text == NAME_HIDDEN:
-            return False
-        if text not in self._seen:
-            self._seen[text] = self._matcher.contains_name(text)
-        return self._seen[text]
-
-    def _part(self, part: str) -> str:
-        if not self._named(part):
-            return part
-        suffix = PurePath(part).suffix
-        keep = len(suffix) <= 6 and suffix[1:].isalnum() and not self._named(suffix[1:])
-        return NAME_HIDDEN + (suffix if keep else "")
-
-    def path(self, path: str | None) -> str | None:
-        """``path`` with every part that carries a name replaced (the anchor kept)."""
-        if path is None or self._matcher is None:
-            return path
-        p = PurePath(path)
-        parts = [part if part == p.anchor else self._part(part) for part in p.parts]
-        return str(PurePath(*parts)) if parts else path
-
-    def text(self, text: str | None, paths: Sequence[str | None] = ()) -> str | None:
-        """A message with ``paths`` (as written) replaced by their hidden form, then every
-        remaining word that carries a name replaced."""
-        if text is None or self._matcher is None:
-            return text
-        for path in sorted({p for p in paths if p}, key=len, reverse=True):
-            hidden = self.path(path)
-            if hidden != path:
-                text = text.replace(path, hidden or "")
-        return _WORD.sub(lambda m: self._part(m.group()), text)
+    if isinstance(pupils, RosterNameMatcher):
+        return NameHider(pupils)
+    return NameHider(RosterNameMatcher(pupils) if pupils else None)
 
 
 def _roster_of(consent: Any, settings: Settings) -> list[Any]:
@@ -273,7 +221,7 @@ def start_run(
             _now(),
             f"anonymiser {__version__}",
             _settings_json(settings),
-            _NameHider(pupils).path(_abs(str(consent_path))) if consent_path else None,
+            _hider(pupils).path(_abs(str(consent_path))) if consent_path else None,
             consent_sha,
             settings.consent_date.isoformat(),
         ),
@@ -293,7 +241,7 @@ def record_image(
     Every part of the source and output paths (and every word of the error) that carries one
     of ``pupils``' names is written as ``NAME_HIDDEN``; the sha256 of both files is kept.
     """
-    hider = _NameHider(pupils)
+    hider = _hider(pupils)
     source = _abs(result.source) or result.source
     output = _abs(result.output)
     error = hider.text(result.error, (result.source, source, result.output, output))

@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from anonymiser.errors import AnonymiserError, MediaError
+from anonymiser.files import write_text_atomic
+from anonymiser.inputs import carries_name, expand_inputs, is_video, name_parts
 from anonymiser.results import Action, BatchResult, Box, ImageResult, Kind, Status
 
 if TYPE_CHECKING:
@@ -66,7 +68,6 @@ ZOOM_FACE_PX = 64  # second look: the face's long side in the crop
 ZOOM_CONTEXT = 2.0  # second look: crop side / face's long side
 ZOOM_THRESHOLD = 0.05  # second look: detector threshold (its best score near the face is used)
 KEPT_IOU = 0.3  # a detection overlapping a kept face this much is that face
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv"})
 
 FINDING_KINDS = ("face", "name-text", "metadata", "file-name", "unreadable")
 
@@ -189,7 +190,8 @@ class Checker:
         self.warnings: list[str] = []
         self.possible: list[Finding] = []  # sharp unconfirmed detections, counted only if strict
 
-    def _warn(self, message: str) -> None:
+    def warn(self, message: str) -> None:
+        """Log ``message`` once and keep it in ``warnings``."""
         if message not in self.warnings:
             self.warnings.append(message)
             log.warning("%s", message)
@@ -211,20 +213,17 @@ class Checker:
         if not self._names_tried:
             self._names_tried = True
             if self.consent is None:
-                self._warn(
+                self.warn(
                     "check: no consent log, so no roster: names in text and file names not checked"
                 )
                 return None
-            try:
-                from anonymiser.identify.names import RosterNameMatcher
-            except ImportError as err:
-                self._warn(f"check: name matching unavailable ({err}): names not checked")
-                return None
+            from anonymiser.identify.names import RosterNameMatcher
+
             pupils = list(self.consent.roster(self.settings.consent_date))
             if pupils:
                 self._name_matcher = RosterNameMatcher(pupils)
             else:
-                self._warn("check: the consent log has no pupils for this date: names not checked")
+                self.warn("check: the consent log has no pupils for this date: names not checked")
         return self._name_matcher
 
     @property
@@ -241,10 +240,8 @@ class Checker:
         matcher = self.name_matcher
         if matcher is None:
             return []
-        rel = rel or Path(path.name)
-        parts = [*rel.parts[:-1], Path(rel.name).stem]
-        for part in parts:
-            if matcher.contains_name(part):
+        for part in name_parts(rel or Path(path.name)):
+            if carries_name(part, matcher):
                 return [
                     Finding(str(path), "file-name", "a roster name is in the file or folder name")
                 ]
@@ -314,8 +311,8 @@ class Checker:
         findings = self.check_name(path, rel) + self.check_metadata(path)
         if any(f.kind == "unreadable" for f in findings):
             return findings
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            self._warn(f"{path}: video frames are not re-checked; only its name and metadata")
+        if is_video(path):
+            self.warn(f"{path}: video frames are not re-checked; only its name and metadata")
             return findings
         try:
             rgb = media.load_image(path, max_pixels=self.settings.max_pixels).rgb
@@ -364,8 +361,6 @@ def check_paths(
     ``kept`` maps output paths (any form; they are resolved) to the boxes of faces kept with
     consent, e.g. from ``kept_from_report``. Without it every sharp face is a finding.
     """
-    from anonymiser.pipeline import expand_inputs
-
     checker = checker or Checker(settings, consent, strict=strict)
     kept_by_key = {_key(k): list(v) for k, v in (kept or {}).items()}
     findings: list[Finding] = []
@@ -404,10 +399,11 @@ def _hold(output: Path, outdir: Path, findings: Sequence[Finding]) -> Path:
     target = review_folder(outdir) / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(output), str(target))
-    reason = target.with_name(target.name + ".reason.txt")
-    reason.write_text(
+    write_text_atomic(
+        target.with_name(target.name + ".reason.txt"),
         "Not published: verification failed.\n" + "".join(f"{f}\n" for f in findings),
-        encoding="utf-8",
+        mode=0o644,
+        what="verification note",
     )
     return target
 
@@ -426,7 +422,7 @@ def verify_batch(batch: BatchResult, anon: Anonymiser, outdir: Path) -> BatchRes
         name_matcher=anon.name_matcher,
     )
     if anon.name_matcher is None:
-        checker._warn("verify: no roster, so names in text and file names not checked")
+        checker.warn("verify: no roster, so names in text and file names not checked")
     out: list[ImageResult] = []
     for result in batch.images:
         if result.status is not Status.OK or not result.output:

@@ -231,7 +231,7 @@ def blur(
     for warning in anon.warnings():
         click.echo(f"warning: {warning}", err=True)
     show_bar = not quiet and sys.stderr.isatty()
-    from anonymiser.pipeline import expand_inputs
+    from anonymiser.inputs import expand_inputs
 
     total = len(expand_inputs(inputs))
     with click.progressbar(

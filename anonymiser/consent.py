@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from anonymiser.errors import ConsentError
+from anonymiser.inputs import is_image
 from anonymiser.results import Reason
 from anonymiser.settings import Media, Purpose
 
@@ -41,7 +42,6 @@ WITHDRAWAL_COLUMNS = ("pupil_id", "withdrawn_on", "recorded_at")
 
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0", ""}
-_PHOTO_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp"}
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -360,7 +360,7 @@ def _parse_row(path: Path, line: int, cell: dict[str, str], out: _Collector) -> 
         if not photo.is_file():
             out.error(line, f"reference photo {name!r} not found (looked in {path.parent})")
             out.missing_photos += 1
-        elif photo.suffix.lower() not in _PHOTO_EXTS:
+        elif not is_image(photo):
             out.error(line, f"reference photo {name!r} is not an image file")
         photos.append(photo)
     if photos and not consents.get("biometric_matching"):
@@ -561,9 +561,6 @@ class ConsentLog:
         if row.consents.get(consent_column(media, purpose), False):
             return Reason.CONSENT
         return Reason.NO_CONSENT
-
-    def allows(self, pupil_id: str, media: Media, purpose: Purpose, on_date: date) -> bool:
-        return self.status(pupil_id, media, purpose, on_date) is Reason.CONSENT
 
     def biometric_allowed(self, pupil_id: str, on_date: date) -> bool:
         """Written biometric consent for this academic year, and no withdrawal recorded.

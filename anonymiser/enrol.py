@@ -8,7 +8,6 @@ embedded and dropped: they are never copied, cached or logged.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 from anonymiser.consent import ConsentLog, ConsentRow, academic_year_of
 from anonymiser.errors import MediaError
+from anonymiser.files import sha256_file
 from anonymiser.identify.faces import EmbeddingStore, FaceEmbedder
 from anonymiser.results import Detection
 from anonymiser.settings import Settings
@@ -58,10 +58,6 @@ class EnrolReport:
             f"{self.removed_photos} removed); {len(self.problems)} problems"
         )
         return "\n".join(lines)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _inside(inner: Detection, outer: Detection) -> float:
@@ -159,7 +155,7 @@ def _enrol_pupil(
     for photo in row.reference_photos:
         where = f"line {row.line} ({row.pupil_id}): reference photo {photo.name}"
         try:
-            sha = _sha256(photo)
+            sha = sha256_file(photo)
         except OSError as err:
             report.problems.append(f"{where}: cannot read: {err.strerror or err}")
             continue

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     MODEL_MISSING = 4  # a model file is missing or altered
     CONSENT_INVALID = 5  # the consent log cannot be read or is invalid
     FINDINGS = 6  # `check` found something identifying in an output
+    STORAGE = 7  # the embeddings store, the audit journal or the watcher's journal is unusable
     INTERRUPTED = 130
     INTERNAL = 70
 
@@ -46,6 +47,13 @@ class ConsentError(AnonymiserError):
     """The consent log is unreadable or invalid: processing must stop (default deny)."""
 
     exit_code = ExitCode.CONSENT_INVALID
+
+
+class StorageError(AnonymiserError):
+    """One of our own files (embeddings store, audit journal, watcher journal) cannot be
+    opened, read or written."""
+
+    exit_code = ExitCode.STORAGE
 
 
 class SettingsError(AnonymiserError):

@@ -18,7 +18,6 @@ import io
 import os
 import re
 import struct
-import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -28,23 +27,17 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from anonymiser.errors import MediaError, UnsupportedMediaError
-from anonymiser.files import fsync_dir
+from anonymiser.files import commit, temp_beside
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "METADATA_KINDS",
     "LoadedImage",
-    "is_image_path",
     "load_image",
     "output_format",
     "output_suffix",
     "save_image",
     "scan_metadata",
 ]
-
-IMAGE_SUFFIXES: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif"}
-)
 
 # Kinds of metadata, in report order. "trailer" is data after the end of the image and
 # "vendor-data" any unknown JPEG APPn / PNG / WebP chunk: neither is ever written by us.
@@ -119,12 +112,6 @@ class LoadedImage:
     @property
     def height(self) -> int:
         return int(self.rgb.shape[0])
-
-
-def is_image_path(path: str | Path) -> bool:
-    """True for a file name with an image suffix we accept (macOS ``._`` files excluded)."""
-    p = Path(path)
-    return p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("._")
 
 
 def output_format(path: str | Path, like: LoadedImage) -> str:
@@ -374,8 +361,8 @@ def save_image(
     for; HEIC/HEIF inputs are written as JPEG (name them with ``output_suffix``). Only the ICC
     profile is kept; orientation is already in the pixels, so no orientation tag is written.
     ``alpha`` (default: ``like.alpha``) is re-attached for PNG, WebP and TIFF. The image is
-    built from a fresh array, written to ``.NAME.tmp-XXXX`` beside the target, checked with
-    ``scan_metadata``'s parser, fsynced and renamed into place.
+    built from a fresh array, written to a hidden temporary file beside the target, checked
+    with ``scan_metadata``'s parser, fsynced and renamed into place (``files.commit``).
 
     Returns
     -------
@@ -428,27 +415,21 @@ def _refuse_input(path: Path, source: Path) -> None:
 
 def _atomic_write(path: Path, image: Image.Image, fmt: str, options: dict[str, object]) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+        tmp = temp_beside(path)
     except OSError as exc:
         raise MediaError(f"{path}: cannot create output: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             image.save(f, format=fmt, **options)
-            f.flush()
-            os.fsync(f.fileno())
         left, _ = _scan_bytes(tmp.read_bytes())
         if left:
             raise MediaError(f"{path}: output would carry metadata ({', '.join(_ordered(left))})")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        commit(tmp, path, 0o644)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, MediaError) or not isinstance(exc, Exception):
             raise
         raise MediaError(f"{path}: cannot write {fmt} output: {_one_line(exc)}") from exc
-    fsync_dir(path.parent)
 
 
 def scan_metadata(path: str | Path) -> list[str]:

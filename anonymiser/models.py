@@ -6,13 +6,13 @@ sha256 is checked before use. ``models/README.md`` lists the same entries with t
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from anonymiser.errors import ModelError
+from anonymiser.files import sha256_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +73,6 @@ def _package_dir(spec: ModelSpec) -> Path:
             f"install it with: pip install {spec.distribution}"
         )
     return Path(next(iter(found.submodule_search_locations)))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @cache

@@ -7,14 +7,12 @@ failure is recorded, and the batch carries on.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +21,7 @@ import numpy as np
 from anonymiser import media
 from anonymiser.decide import decide
 from anonymiser.errors import AnonymiserError, SettingsError
-from anonymiser.files import walk_folders
+from anonymiser.inputs import is_video, plan_outputs
 from anonymiser.redact import redact
 from anonymiser.results import (
     BatchResult,
@@ -262,7 +260,7 @@ class Anonymiser:
             from anonymiser.identify.faces import check_store_location
 
             check_store_location(self.settings.store_path, [outdir])  # biometrics never published
-        plan = plan_outputs(inputs, Path(outdir), self.pupils)
+        plan = plan_outputs(inputs, Path(outdir), self.name_matcher)
         results: list[ImageResult | None] = [None] * len(plan)
         todo: list[tuple[int, Path, Path]] = []
         for i, item in enumerate(plan):
@@ -316,143 +314,4 @@ def _work(src: Path, dst: Path) -> ImageResult:
     return _worker.process_file(src, dst)
 
 
-# -- planning outputs -----------------------------------------------------------------------
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv"})
-
-
-def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
-
-
-def is_media(path: Path) -> bool:
-    return media.is_image_path(path) or is_video(path)
-
-
-@dataclass(frozen=True, slots=True)
-class InputFile:
-    """A file named as an input or found in a folder, or a folder that could not be read."""
-
-    path: Path
-    rel: Path  # relative to its input root: where it goes under the output folder
-    error: str | None = None  # a folder that could not be listed: a failed item of the batch
-
-
-def expand_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
-    """Every file named or found (recursively) in a folder, in order.
-
-    A folder that cannot be listed (e.g. permission denied) is never skipped silently: it is an
-    item with ``error`` set, so the batch reports it as failed. A named file that is missing or
-    unreadable is kept as it is: it fails later with a clear error, like any bad file.
-    """
-    found: list[InputFile] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found += _walk(p)
-        else:
-            found.append(InputFile(p, Path(p.name)))
-    return found
-
-
-def _walk(root: Path) -> list[InputFile]:
-    """Media files under ``root``, sorted by path; hidden names and symlinked folders skipped."""
-    found: list[InputFile] = []
-    for folder, entries in walk_folders(root):
-        if isinstance(entries, OSError):
-            error = f"{folder}: cannot read folder ({entries.strerror or entries})"
-            found.append(InputFile(folder, folder.relative_to(root), error))
-            continue
-        for entry in entries:
-            path = folder / entry.name
-            try:
-                if entry.name.startswith(".") or entry.is_dir(follow_symlinks=False):
-                    continue
-                if entry.is_file() and is_media(path):
-                    found.append(InputFile(path, path.relative_to(root)))
-            except OSError as err:
-                error = f"{path}: cannot read ({err.strerror or err})"
-                found.append(InputFile(path, path.relative_to(root), error))
-    found.sort(key=lambda f: f.path)
-    return found
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedOutput:
-    """Where one input's safe copy goes; ``output`` is None and ``error`` says why if nowhere."""
-
-    source: Path
-    output: Path | None
-    error: str | None = None
-
-
-def _has_pupil_name(part: str, pupils: Sequence[Any]) -> bool:
-    if not pupils:
-        return False
-    from anonymiser.identify.names import contains_roster_name
-
-    return contains_roster_name(part, pupils)
-
-
-def plan_outputs(
-    inputs: Iterable[str | Path], outdir: Path, pupils: Sequence[Any] = ()
-) -> list[PlannedOutput]:
-    """Map inputs to output paths: the tree mirrored, names with a pupil's name replaced, no
-    two outputs on one path, and never an output onto (or an output folder inside) an input.
-
-    One entry per item of ``expand_inputs``, in order. A folder with a pupil's name becomes
-    ``folder-NNNN`` (one per source folder, numbered in the batch), a file ``photo-NNNN`` (its
-    place in the batch). An item that cannot be planned (an unreadable folder, an output that
-    would land on an input) has ``error`` set and no output: only that item fails.
-
-    Raises
-    ------
-    SettingsError
-        The output folder is an input folder or inside one (a usage error for the whole run).
-    """
-    inputs = list(inputs)
-    files = expand_inputs(inputs)
-    out_root = outdir.resolve()
-    for item in inputs:
-        p = Path(item).resolve()
-        if p.is_dir() and (out_root == p or p in out_root.parents):
-            raise SettingsError(
-                f"{outdir}: the output folder must not be inside the input folder {item}"
-            )
-    sources = {f.path.resolve() for f in files if f.error is None and f.path.exists()}
-    folder_names: dict[Path, str] = {}
-    folder_numbers = itertools.count(1)
-
-    def folder_name(folder: Path, part: str) -> str:
-        if folder not in folder_names:
-            renamed = _has_pupil_name(part, pupils)
-            folder_names[folder] = f"folder-{next(folder_numbers):04d}" if renamed else part
-        return folder_names[folder]
-
-    used: set[Path] = set()
-    plan = []
-    for n, f in enumerate(files, start=1):
-        src, rel = f.path, f.rel
-        if f.error is not None:
-            plan.append(PlannedOutput(src, None, f.error))
-            continue
-        depth = len(rel.parts)  # rel.parts[i] (a folder) is src.parents[depth - 2 - i]
-        parts = [folder_name(src.parents[depth - 2 - i], d) for i, d in enumerate(rel.parts[:-1])]
-        stem = f"photo-{n:04d}" if _has_pupil_name(rel.stem, pupils) else rel.stem
-        suffix = ".mp4" if is_video(src) else media.output_suffix(src)
-        dst = outdir.joinpath(*parts, stem + suffix)
-        k = 1
-        while dst.resolve() in used:
-            dst = outdir.joinpath(*parts, f"{stem}-{k}{suffix}")
-            k += 1
-        target = dst.resolve()
-        if target in sources:
-            same = target == src.resolve()
-            problem = "the input" if same else f"another input ({dst})"
-            plan.append(PlannedOutput(src, None, f"{src}: output would overwrite {problem}"))
-            continue
-        used.add(target)
-        plan.append(PlannedOutput(src, dst))
-    return plan
-
-
-__all__ = ["Anonymiser", "InputFile", "PlannedOutput", "expand_inputs", "plan_outputs"]
+__all__ = ["Anonymiser"]

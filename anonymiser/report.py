@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anonymiser import __version__
+from anonymiser.consent import academic_year_of
 from anonymiser.files import write_text_atomic
 from anonymiser.results import BatchResult
 from anonymiser.settings import Settings
@@ -22,12 +23,6 @@ if TYPE_CHECKING:
 REPORT_VERSION = 1
 
 
-def academic_year(on: Any) -> str:
-    """``2026/27`` for any date from 1 Sept 2026 to 31 Aug 2027."""
-    start = on.year if on.month >= 9 else on.year - 1
-    return f"{start}/{(start + 1) % 100:02d}"
-
-
 def build_report(
     batch: BatchResult, settings: Settings, consent: ConsentLog | None = None
 ) -> dict[str, Any]:
@@ -36,7 +31,7 @@ def build_report(
         log = {
             "path": str(consent.path),
             "sha256": consent.sha256,
-            "academic_year": academic_year(settings.consent_date),
+            "academic_year": academic_year_of(settings.consent_date),
         }
     return {
         "version": REPORT_VERSION,

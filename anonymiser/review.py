@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anonymiser import __version__
+from anonymiser.consent import academic_year_of
 from anonymiser.errors import MediaError
 from anonymiser.files import write_text_atomic
+from anonymiser.inputs import NameHider, is_video
 from anonymiser.results import Action, BatchResult, Box, ImageResult, Kind, Reason, Region, Status
 from anonymiser.settings import Settings
 
@@ -147,38 +149,19 @@ def _thumbnail(path: Path, settings: Settings) -> tuple[str, int, int]:
     )
 
 
-def _hide_names(text: str, matcher: Any) -> str:
-    """Replace any path part carrying a roster name (the review page shows no names)."""
-    if matcher is None or not text:
-        return text
-    parts = text.replace("\\", "/").split("/")
-    words = [p for part in parts for p in part.split()]
-    out = text
-    for word in words:
-        stem = Path(word).stem or word
-        if len(stem) > 1 and matcher.contains_name(stem):
-            out = out.replace(stem, "[name hidden]")
-    return out
+def _roster_hider(consent: ConsentLog | None, settings: Settings) -> NameHider:
+    """Hides path parts and words carrying a roster name (the review page shows no names)."""
+    from anonymiser.identify.names import RosterNameMatcher
+
+    pupils = list(consent.roster(settings.consent_date)) if consent is not None else []
+    return NameHider(RosterNameMatcher(pupils) if pupils else None)
 
 
-def _roster_matcher(consent: Any, settings: Settings) -> Any:
-    if consent is None:
-        return None
-    try:
-        from anonymiser.identify.names import RosterNameMatcher
-
-        pupils = list(consent.roster(settings.consent_date))
-        return RosterNameMatcher(pupils) if pupils else None
-    except Exception as err:  # the page is still written; paths are then shown as they are
-        log.warning("review page: cannot load roster names to hide them in paths: %s", err)
-        return None
-
-
-def _item(index: int, result: ImageResult, settings: Settings, matcher: Any) -> Item:
+def _item(index: int, result: ImageResult, settings: Settings, hider: NameHider) -> Item:
     anchor = f"photo-{index}"
     held = result.extra.get("held_for_review") if result.extra else None
     shown = result.output or held
-    title = Path(shown).name if shown else _hide_names(Path(result.source).name, matcher)
+    title = Path(shown).name if shown else hider.part(Path(result.source).name)
     item = Item(
         index=index,
         anchor=anchor,
@@ -189,18 +172,18 @@ def _item(index: int, result: ImageResult, settings: Settings, matcher: Any) -> 
         height=result.height,
         thumbnail=None,
         alt="",
-        error=_hide_names(result.error or "", matcher) or None,
+        error=hider.text(result.error, (result.source,)) or None,
     )
     if held:
         item.note = f"Held back, not published: copy kept in {held} for you to look at."
-    if shown and Path(shown).suffix.lower() in {".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv"}:
+    if shown and is_video(shown):
         item.note = "Video: no preview here; see the report for its regions."
     elif shown:
         try:
             item.thumbnail, w, h = _thumbnail(Path(shown), settings)
             item.width, item.height = item.width or w, item.height or h
         except (MediaError, OSError) as err:
-            item.note = f"No preview: {_hide_names(str(err), matcher)}"
+            item.note = f"No preview: {hider.text(str(err), (shown,))}"
     item.counts = {
         "Faces blurred": result.faces_blurred,
         "Faces kept sharp": result.faces_kept,
@@ -221,15 +204,13 @@ def _item(index: int, result: ImageResult, settings: Settings, matcher: Any) -> 
 
 
 def _consent_info(consent: Any, settings: Settings) -> dict[str, Any] | None:
-    from anonymiser.report import academic_year
-
     if consent is None:
         return None
     return {
         "path": str(getattr(consent, "path", "")),
         "sha256": getattr(consent, "sha256", ""),
         "date": settings.consent_date.isoformat(),
-        "academic_year": academic_year(settings.consent_date),
+        "academic_year": academic_year_of(settings.consent_date),
     }
 
 
@@ -239,8 +220,8 @@ def render_review(batch: BatchResult, settings: Settings, consent: ConsentLog | 
 
     from anonymiser.report import summarise
 
-    matcher = _roster_matcher(consent, settings)
-    items = [_item(i, r, settings, matcher) for i, r in enumerate(batch.images, start=1)]
+    hider = _roster_hider(consent, settings)
+    items = [_item(i, r, settings, hider) for i, r in enumerate(batch.images, start=1)]
     review = [i for i in items if i.needs_review and i.status != Status.FAILED]
     failed = [i for i in items if i.status == Status.FAILED]
     done = [i for i in items if not i.needs_review and i.status != Status.FAILED]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from anonymiser.detect import tiles
 from anonymiser.models import resolve_model
 from anonymiser.results import Box, Detection, Kind
 
@@ -120,25 +121,11 @@ def _resized(rgb: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
-def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """(start, size) of the fewest tiles of at most ``1.25 * tile`` px that cover ``length``
-    with at least ``overlap`` px shared by neighbours, spread evenly (no thin, mostly-overlap
-    tiles: fewer pixels through the network than fixed-size tiles)."""
-    largest = tile * 5 // 4
-    if length <= largest:
-        return [(0, length)]
-    n = -(-(length - overlap) // (largest - overlap))
-    size = -(-(length + (n - 1) * overlap) // n)
-    return [(round(i * (length - size) / (n - 1)), size) for i in range(n)]
-
-
-def _tiles(width: int, height: int, tile: int, overlap: int) -> Iterator[tuple[int, int, int, int]]:
+def _tiles(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """The tiles of one pass: at most ``1.25 * tile`` px (``detect.tiles``); 0: one piece."""
     if tile <= 0:
-        yield 0, 0, width, height
-        return
-    for y, th in _spans(height, tile, overlap):
-        for x, tw in _spans(width, tile, overlap):
-            yield x, y, tw, th
+        return [(0, 0, width, height)]
+    return tiles(width, height, tile * 5 // 4, overlap)
 
 
 def _decode(outputs: list[np.ndarray], threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -450,10 +437,7 @@ class CenterFaceDetector:
         # Real edge-cut faces score 0.46-0.92 in the mirrored passes; dark frame edges and hands
         # at the border score 0.2-0.33 there, so the edge passes keep a floor of their own.
         edge_thr = max(threshold, EDGE_MIN_SCORE)
-        if EDGE_PAD:
-            boxes, marks = _add_edge_faces(
-                boxes, marks, self._edge_faces(rgb, edge_thr), width, height
-            )
+        boxes, marks = _add_edge_faces(boxes, marks, self._edge_faces(rgb, edge_thr), width, height)
         out = []
         for b, m in zip(boxes, marks, strict=True):
             # CenterFace boxes are ~10% tighter than WIDER's forehead-to-chin boxes.

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from anonymiser.detect import tiles
 from anonymiser.errors import ModelError
 from anonymiser.results import Box, Detection, Kind
 from anonymiser.settings import Settings
@@ -301,20 +302,9 @@ def _load_engine(full_side: int, text_score: float, threads: int) -> Any:
 
 
 def _tiles(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """Overlapping tiles ``(x, y, w, h)`` of at most ``tile`` px that cover the image.
-
-    The tile count per axis is the fewest that keeps ``overlap``; the tiles are then spread
-    evenly, so the overlap is at least ``overlap`` and no pixels are wasted on a last thin tile.
-    """
-
-    def spans(size: int) -> list[tuple[int, int]]:
-        if size <= tile:
-            return [(0, size)]
-        n = -(-(size - overlap) // (tile - overlap))
-        length = -(-(size + (n - 1) * overlap) // n)
-        return [(round(i * (size - length) / (n - 1)), length) for i in range(n)]
-
-    return [(x, y, w, h) for y, h in spans(height) for x, w in spans(width)]
+    """Overlapping tiles ``(x, y, w, h)`` of at most ``tile`` px that cover the image
+    (``detect.tiles``)."""
+    return tiles(width, height, tile, overlap)
 
 
 def _merge(found: list[Detection], width: int, height: int) -> list[Detection]:

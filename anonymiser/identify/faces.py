@@ -27,12 +27,14 @@ from typing import Any
 import numpy as np
 
 from anonymiser.consent import ConsentLog, academic_year_of
-from anonymiser.errors import ConsentError
+from anonymiser.errors import StorageError
+from anonymiser.files import open_sqlite, private_dir
 from anonymiser.results import Detection, FaceMatch, MatchStatus
 from anonymiser.settings import Settings
 
 log = logging.getLogger(__name__)
 
+SCHEMA_VERSION = 1
 MODEL_ID = "dlib-resnet-v1/sp5"  # changes when the embedding would change: forces re-enrolment
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,7 +52,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
 """
 
 
-class StoreError(ConsentError):
+class StoreError(StorageError):
     """The embeddings store is unusable or in an unsafe place."""
 
 
@@ -146,12 +148,6 @@ def check_store_location(store: str | Path, outdirs: Iterable[str | Path]) -> No
             )
 
 
-def _private_dir(folder: Path) -> None:
-    if not folder.exists():
-        folder.mkdir(parents=True, mode=0o700)
-        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
-
-
 class EmbeddingStore:
     """The SQLite embeddings store. Use as a context manager."""
 
@@ -160,7 +156,7 @@ class EmbeddingStore:
         if self.path.is_symlink() or self.path.is_dir():
             raise StoreError(f"{self.path}: the embeddings store must be a plain file")
         if create:
-            _private_dir(self.path.parent)
+            private_dir(self.path.parent)
             if not self.path.exists():
                 fd = os.open(self.path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
                 os.close(fd)
@@ -170,12 +166,22 @@ class EmbeddingStore:
         if mode & 0o077:
             log.warning("%s: permissions %o too open; setting 0600", self.path, mode)
             os.chmod(self.path, 0o600)
+        # No WAL: a purged embedding must not linger in a write-ahead log; transactions are
+        # explicit (``with self._con``), so a purge is all or nothing.
+        self._con = open_sqlite(
+            self.path,
+            schema=_SCHEMA,
+            version=SCHEMA_VERSION,
+            error=StoreError,
+            what="embeddings store",
+            wal=False,
+            autocommit=False,
+        )
         try:
-            self._con = sqlite3.connect(self.path)
-            self._con.executescript(_SCHEMA)
             self._con.execute("PRAGMA secure_delete = ON")  # purged rows are overwritten
             self._check_model()
         except sqlite3.Error as err:
+            self._con.close()
             raise StoreError(f"{self.path}: embeddings store unreadable: {err}") from None
 
     def _check_model(self) -> None:

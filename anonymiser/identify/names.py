@@ -319,18 +319,3 @@ class RosterNameMatcher:
             elif all(t.start == h.start and t.end == h.end and t.score == h.score for t in clash):
                 taken.append(h)  # a tie on the same words: ambiguous between pupils
         return taken
-
-
-_LAST: list[tuple[Sequence[PupilName], RosterNameMatcher]] = []  # one-entry cache
-
-
-def contains_roster_name(name: str, pupils: Sequence[PupilName] | RosterNameMatcher) -> bool:
-    """Whether a file or folder name carries any roster pupil's name.
-
-    Called once per output path; the matcher for the last roster seen is reused.
-    """
-    if isinstance(pupils, RosterNameMatcher):
-        return pupils.contains_name(name)
-    if not (_LAST and _LAST[0][0] is pupils):
-        _LAST[:] = [(pupils, RosterNameMatcher(pupils))]
-    return _LAST[0][1].contains_name(name)

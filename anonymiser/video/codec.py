@@ -7,8 +7,6 @@ into place only when complete, so a crash never leaves a half-written video.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from anonymiser.errors import MediaError
+from anonymiser.files import commit, temp_beside
 
 # Audio codecs the MP4 muxer takes as they are; anything else is re-encoded to AAC.
 MP4_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac"})
@@ -141,11 +140,10 @@ class SafeVideoWriter:
     ) -> None:
         av = _av()
         self.dst = dst
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=".part.mp4", dir=dst.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        self.out = av.open(tmp, mode="w", format="mp4", options={"movflags": "+faststart"})
+        self.tmp = temp_beside(dst, ".part.mp4")
+        self.out = av.open(
+            str(self.tmp), mode="w", format="mp4", options={"movflags": "+faststart"}
+        )
         # yuv420p needs even sizes: pad by one edge pixel when odd.
         self.width, self.height = width + width % 2, height + height % 2
         rate = in_video.average_rate or in_video.guessed_rate or Fraction(30)
@@ -217,8 +215,7 @@ class SafeVideoWriter:
             for packet in self.audio.encode(None):
                 self.out.mux(packet)
         self.out.close()
-        os.chmod(self.tmp, 0o644)  # as photo outputs (mkstemp makes it owner-only)
-        os.replace(self.tmp, self.dst)
+        commit(self.tmp, self.dst, 0o644)  # readable as photo outputs are
 
     def abort(self) -> None:
         """Drop the partial output."""

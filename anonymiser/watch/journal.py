@@ -14,15 +14,14 @@ so after a crash the journal says exactly how far each file got:
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anonymiser.errors import AnonymiserError, ExitCode
+from anonymiser.errors import StorageError
+from anonymiser.files import open_sqlite
 
 SCHEMA_VERSION = 1
 
@@ -55,10 +54,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class JournalError(AnonymiserError):
+class JournalError(StorageError):
     """The journal cannot be opened or written."""
-
-    exit_code = ExitCode.INPUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +93,15 @@ class Journal:
         self.path = path
         if not create and not path.exists():
             raise JournalError(f"{path}: no journal here (the watcher has not run in this folder)")
-        try:
-            self._con = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-            self._con.execute(f"PRAGMA journal_mode={'WAL' if wal else 'DELETE'}")
-            self._con.execute("PRAGMA synchronous=FULL")
-            if create:
-                self._con.executescript(_SCHEMA)
-                self._con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as err:
-            raise JournalError(f"{path}: cannot open journal: {err}") from None
-        if create:
-            for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                with suppress(OSError):
-                    os.chmod(p, 0o600)
+        self._con = open_sqlite(
+            path,
+            schema=_SCHEMA,
+            version=SCHEMA_VERSION,
+            error=JournalError,
+            what="journal",
+            wal=wal,
+            create=create,
+        )
 
     def close(self) -> None:
         self._con.close()
@@ -210,15 +203,21 @@ class Journal:
     def get(self, row_id: int) -> Row:
         return self._rows("id = ?", (row_id,))[0]
 
+    def output_under(self, folder: str, row_id: int) -> str | None:
+        """The output planned for the first other row whose input lies under ``folder`` (a
+        '/'-separated path under incoming/), or None."""
+        rows = self._rows(
+            "id != ? AND output IS NOT NULL AND substr(rel, 1, length(?) + 1) = ? || '/'",
+            (row_id, folder, folder),
+        )
+        return rows[0].output if rows else None
+
     def output_taken(self, output: str, row_id: int) -> bool:
         return bool(self._rows("output = ? AND id != ?", (output, row_id)))
 
     def unfinished(self) -> list[Row]:
         """Rows completed (done/failed) whose original has not been moved yet."""
         return self._rows("state IN ('done', 'failed') AND finished = 0")
-
-    def pending(self) -> list[Row]:
-        return self._rows("state IN ('seen', 'processing')")
 
     def unreported(self) -> list[Row]:
         return self._rows("state IN ('done', 'failed') AND reported = 0")

@@ -75,6 +75,7 @@ def write_batch_report(
 ) -> Path:
     """``ready/reports/<stamp> <label>.json`` and, if available, the ``.html`` review page."""
     from anonymiser.report import write_report
+    from anonymiser.review import write_review
 
     stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
     path = unique_path(layout.reports / f"{stamp} {label}.json")
@@ -86,10 +87,6 @@ def write_batch_report(
         "batch %s: %d file(s) (%d failed), report %s",
         label, len(results), len(batch.failed), path.relative_to(layout.root),
     )  # fmt: skip
-    try:
-        from anonymiser.review import write_review
-    except ImportError:  # the review page is optional
-        return path
     # the review page shows thumbnails of the outputs: give it their absolute paths
     absolute = BatchResult(
         tuple(

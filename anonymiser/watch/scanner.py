@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from anonymiser.files import walk_folders
+from anonymiser.inputs import walk_folders
 from anonymiser.watch.layout import ignored_path
 
 log = logging.getLogger("anonymiser.watch")

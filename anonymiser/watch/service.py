@@ -34,12 +34,22 @@ from anonymiser import (
     BatchResult,
     ExitCode,
     ImageResult,
-    MediaError,
     Settings,
     Status,
+    audit,
 )
+from anonymiser.consent import ConsentLog, withdrawals_path
 from anonymiser.errors import SettingsError
-from anonymiser.files import fsync_dir, write_text_atomic
+from anonymiser.files import fsync_dir, sha256_file, write_text_atomic
+from anonymiser.identify.names import RosterNameMatcher
+from anonymiser.inputs import (
+    NameFinder,
+    carries_name,
+    output_suffix,
+    pseudonym,
+    safe_part,
+    unsupported_reason,
+)
 from anonymiser.settings import TextMode
 from anonymiser.watch.journal import Journal, Row
 from anonymiser.watch.layout import (
@@ -86,20 +96,10 @@ class WatchOptions:
     once: bool = False
 
 
-def sha256_file(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def consent_fingerprint(path: Path) -> str:
     """Hash of the consent log and its withdrawals file (any change means reload)."""
     h = hashlib.sha256()
-    files = [path]
-    with contextlib.suppress(ImportError):
-        from anonymiser.consent import withdrawals_path
-
-        files.append(withdrawals_path(path))
-    for p in files:
+    for p in (path, withdrawals_path(path)):
         try:
             h.update(p.read_bytes())
         except FileNotFoundError:
@@ -161,6 +161,7 @@ class Watcher:
         self._consent_fp: str | None = None
         self._year_warning: str | None = None  # the last "no rows for this year" logged
         self._good_pupils: list[Any] = []
+        self._names: tuple[tuple[Any, ...], NameFinder | None] = ((), None)  # roster -> matcher
         self._tracker = SettleTracker(options.settle)
         self._journal: Journal | None = None
         self._lock_fd: int | None = None
@@ -360,10 +361,8 @@ class Watcher:
         if fp == self._consent_fp and self._anon is not None:
             return
         try:
-            from anonymiser import ConsentLog
-
             consent = ConsentLog.load(path)
-        except (AnonymiserError, OSError, ImportError) as err:
+        except (AnonymiserError, OSError) as err:
             if initial:
                 raise
             log.error(
@@ -463,13 +462,11 @@ class Watcher:
         self._move(e.path, target, self.layout.originals, private=True)
 
     def _process(self, row: Row, e: Entry) -> None:
-        from anonymiser.pipeline import is_media
-
         layout = self.layout
         src = e.path
-        if not is_media(src):
-            kind = src.suffix.lower() or "no extension"
-            self._fail(row, e, f"not a photo or video the anonymiser can process ({kind})", None)
+        unsupported = unsupported_reason(src)
+        if unsupported is not None:
+            self._fail(row, e, unsupported, None)
             return
         if self._consent is None and self.options.consent_path is not None:
             log.error("%s: CONSENT LOG INVALID: processed on default deny (all blurred)", e.rel)
@@ -559,10 +556,6 @@ class Watcher:
     def _audit(self, result: ImageResult, src: Path, final: Path | None) -> None:
         """Append to the shared audit journal (``anonymiser.audit``) when it is available."""
         try:
-            from anonymiser import audit
-        except ImportError:
-            return
-        try:
             entry = replace(result, source=str(src), output=str(final) if final else None)
             audit.record_batch(
                 BatchResult((entry,)),
@@ -607,32 +600,38 @@ class Watcher:
     def _pupils(self) -> list[Any]:
         return list(getattr(self._anon, "pupils", None) or []) or self._good_pupils
 
-    def _safe_folder(self, part: str, pupils: list[Any]) -> str:
-        if not pupils:
+    def _name_finder(self) -> NameFinder | None:
+        """The roster's names (the last good roster while the log is invalid), for output
+        names; rebuilt only when the roster changes."""
+        pupils = tuple(self._pupils())
+        if pupils != self._names[0]:
+            self._names = (pupils, RosterNameMatcher(pupils) if pupils else None)
+        return self._names[1]
+
+    def _safe_folder(self, folders: tuple[str, ...], row_id: int) -> str:
+        """The output name of the folder ``folders`` (its path under incoming/): itself, or,
+        when it carries a pupil's name, ``folder-NNNN`` (``inputs.safe_part``) numbered by the
+        first file planned into it (so every file of the folder lands in the same one), else
+        by ``row_id``."""
+        part = folders[-1]
+        names = self._name_finder()
+        if not carries_name(part, names):
             return part
-        try:
-            from anonymiser.identify.names import contains_roster_name
-        except ImportError:
-            return part
-        if contains_roster_name(part, pupils):
-            return "folder-" + hashlib.sha256(part.encode()).hexdigest()[:6]
-        return part
+        earlier = self.journal.output_under(PurePosixPath(*folders).as_posix(), row_id)
+        if earlier is not None:
+            parts = PurePosixPath(earlier).parts
+            depth = len(folders) - 1
+            if len(parts) > depth + 1 and not carries_name(parts[depth], names):
+                return parts[depth]
+        return pseudonym("folder", row_id)
 
     def _plan_output(self, row: Row, rel: PurePosixPath) -> str:
-        """Output path under ready/ (or review/): folders mirrored, pupils' names removed,
-        the suffix of what is written, and never a name another input already has."""
-        from anonymiser.pipeline import plan_outputs
-
-        pupils = self._pupils()
-        src = self.layout.incoming.joinpath(*rel.parts)
-        planned = plan_outputs([src], self.layout.work, pupils)[0]
-        if planned.output is None:
-            raise MediaError(planned.error or f"{src}: cannot plan an output")
-        name = planned.output.name
-        stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
-        if stem != PurePosixPath(rel.name).stem:  # renamed because it carried a pupil's name
-            stem = f"photo-{row.id:04d}"  # the width `blur` uses
-        parents = [self._safe_folder(p, pupils) for p in rel.parts[:-1]]
+        """Output path under ready/ (or review/): folders mirrored, pupils' names removed
+        (``inputs.safe_part``, a file numbered by its journal row), the suffix of what is
+        written, and never a name another input already has."""
+        stem = safe_part(PurePosixPath(rel.name).stem, self._name_finder(), "photo", row.id)
+        suffix = output_suffix(rel)
+        parents = [self._safe_folder(rel.parts[: i + 1], row.id) for i in range(len(rel.parts) - 1)]
         k = 0
         while True:
             candidate = PurePosixPath(*parents, f"{stem}-{k}{suffix}" if k else stem + suffix)
@@ -663,7 +662,7 @@ class Watcher:
             self.journal.mark_reported([r.id for r in rows])
 
     def _write_batch_report(self, batch: str, rows: list[Row]) -> Path:
-        label = self._safe_folder(batch, self._pupils()) if batch else "files"
+        label = self._safe_folder((batch,), rows[0].id) if batch else "files"
         records = [r.report_record for r in rows if r.record]
         return write_batch_report(self.layout, label, records, self._anon.settings, self._consent)
 

@@ -126,7 +126,7 @@ def test_bom_quotes_semicolon_delimiter_and_multiline_cells(tmp_path: Path) -> N
     assert log.rows[0].first_name == "Anne; Marie"
     assert log.rows[0].last_name == 'O\'Neil "Jr"'
     assert log.rows[2].first_name == "Zoë"
-    assert log.allows("P1", IMG, SM, date(2026, 10, 1))
+    assert log.status("P1", IMG, SM, date(2026, 10, 1)) is Reason.CONSENT
 
 
 def test_missing_consent_column_is_a_warning_and_means_no(tmp_path: Path) -> None:
@@ -270,8 +270,8 @@ def test_status_per_media_purpose_and_year(tmp_path: Path) -> None:
     assert log.status("P2", IMG, SM, day) is Reason.NO_CONSENT
     assert log.status("P3", IMG, SM, day) is Reason.CONSENT_OTHER_YEAR  # only a 2025/26 row
     assert log.status("P9", IMG, SM, day) is Reason.NOT_ON_LOG
-    assert log.allows("P1", IMG, SM, day)
-    assert not log.allows("P3", IMG, SM, day)
+    assert log.status("P1", IMG, SM, day) is Reason.CONSENT
+    assert log.status("P3", IMG, SM, day) is not Reason.CONSENT
 
 
 def test_year_boundary_31_august_vs_1_september(tmp_path: Path) -> None:

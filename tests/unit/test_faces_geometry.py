@@ -6,7 +6,8 @@ import itertools
 
 import numpy as np
 
-from anonymiser.detect.faces import _spans, _tiles, fuse, plan_passes
+from anonymiser.detect import tile_spans
+from anonymiser.detect.faces import _tiles, fuse, plan_passes
 
 
 def test_passes_cover_large_and_small_faces() -> None:
@@ -28,12 +29,12 @@ def test_tiles_cover_every_pixel_with_overlap() -> None:
 
 def test_tiles_share_at_least_the_overlap_and_spread_evenly() -> None:
     for length in (1281, 2048, 2560, 3000, 4000, 6000, 8191):
-        spans = _spans(length, 1024, 170)
+        spans = tile_spans(length, 1280, 170)
         assert spans[0][0] == 0 and spans[-1][0] + spans[-1][1] == length
         assert len({size for _, size in spans}) == 1
         for (a, size), (b, _) in itertools.pairwise(spans):
             assert a + size - b >= 170  # a face up to 170 px is whole in some tile
-    assert _spans(1000, 1024, 170) == [(0, 1000)]
+    assert tile_spans(1000, 1280, 170) == [(0, 1000)]
     # Fewer network pixels than fixed 1024 px tiles stepped by 854 (20 tiles for 12 MP).
     assert sum(w * h for *_, w, h in _tiles(4000, 3000, 1024, 170)) < 0.75 * 20 * 1024 * 1024
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin
 
-from anonymiser import media
+from anonymiser import inputs, media
 from anonymiser.errors import MediaError, UnsupportedMediaError
 from tests.conftest import exiftool_groups
 
@@ -607,9 +607,9 @@ def test_mislabelled_file_is_written_as_its_name_says(tmp_path: Path) -> None:
 
 
 def test_suffix_helpers() -> None:
-    assert media.is_image_path(Path("a/B.JPG")) and media.is_image_path("x.heic")
-    assert not media.is_image_path("x.gif") and not media.is_image_path("._x.jpg")
-    assert not media.is_image_path(".x.jpg.tmp-abc")
+    assert inputs.is_image(Path("a/B.JPG")) and inputs.is_image("x.heic")
+    assert not inputs.is_image("x.gif") and not inputs.is_image("._x.jpg")
+    assert not inputs.is_image(".x.jpg.tmp-abc")
     assert media.output_suffix("HEIF", ".heic") == ".jpg"
     assert media.output_suffix("JPEG", ".JPEG") == ".JPEG"
     assert media.output_suffix("TIFF", ".tiff") == ".tiff"

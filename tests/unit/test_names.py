@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from anonymiser.identify.names import RosterNameMatcher, contains_roster_name, fold, key
+from anonymiser.identify.names import RosterNameMatcher, fold, key
 from anonymiser.results import Box, Detection, Kind
 
 
@@ -182,4 +182,4 @@ def test_fold_and_key() -> None:
     ],
 )
 def test_contains_roster_name(name: str, expected: bool) -> None:
-    assert contains_roster_name(name, ROSTER) is expected
+    assert RosterNameMatcher(ROSTER).contains_name(name) is expected

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from anonymiser import Anonymiser, Settings, SettingsError, Status
+from anonymiser import Anonymiser, ExitCode, Settings, SettingsError, Status
 from anonymiser.consent import Pupil
-from anonymiser.pipeline import PlannedOutput, expand_inputs, plan_outputs
+from anonymiser.identify.names import RosterNameMatcher
+from anonymiser.inputs import PlannedOutput, expand_inputs, plan_outputs
 from anonymiser.report import build_report
 from anonymiser.results import Box, Detection, Kind
 
@@ -99,7 +100,7 @@ def test_plan_renames_files_and_folders_with_pupil_names(tmp_path: Path) -> None
     src = _jpeg(tmp_path / "in" / "Amelia Hughes" / "Amelia_Hughes_Y6.jpg")
     plain = _jpeg(tmp_path / "in" / "sports" / "IMG_0001.jpg")
     pupils = [Pupil("P1", "Amelia", "Hughes", "Amelia")]
-    plan = _outputs(plan_outputs([tmp_path / "in"], tmp_path / "out", pupils))
+    plan = _outputs(plan_outputs([tmp_path / "in"], tmp_path / "out", RosterNameMatcher(pupils)))
     out = plan[src].relative_to(tmp_path / "out")
     assert "amelia" not in str(out).lower() and "hughes" not in str(out).lower()
     assert out.name.startswith("photo-") and out.parts[0].startswith("folder-")
@@ -112,13 +113,14 @@ class _NoRoster:
 
 
 def test_batch_refuses_embeddings_store_inside_output(tmp_path: Path) -> None:
-    from anonymiser import ConsentError
+    from anonymiser.identify.faces import StoreError
 
     _jpeg(tmp_path / "in" / "a.jpg")
     settings = Settings(text="off", workers=1, store=tmp_path / "out" / "embeddings.sqlite")
     anon = Anonymiser(settings, _NoRoster(), face_detector=FakeFaces())  # type: ignore[arg-type]
-    with pytest.raises(ConsentError, match="must not be inside the output folder"):
+    with pytest.raises(StoreError, match="must not be inside the output folder") as info:
         anon.process_batch([tmp_path / "in"], tmp_path / "out")
+    assert info.value.exit_code == ExitCode.STORAGE  # an unsafe store, not a bad consent log
     assert not (tmp_path / "out" / "a.jpg").exists()
 
 
@@ -216,7 +218,7 @@ def test_plan_one_pseudonymous_folder_per_source_folder(tmp_path: Path) -> None:
     nested = _jpeg(names / "Amelia Hughes" / "Oliver Pemberton" / "IMG_0.jpg")
     plain = _jpeg(names / "sports" / "IMG_0.jpg")
     pupils = [Pupil("P1", "Oliver", "Pemberton", "Oliver"), Pupil("P2", "Amelia", "Hughes", "")]
-    plan = _outputs(plan_outputs([names], out, pupils))
+    plan = _outputs(plan_outputs([names], out, RosterNameMatcher(pupils)))
     # numbered per distinct source folder, in batch order ("Amelia Hughes/..." sorts first)
     assert plan[nested] == out / "folder-0001" / "folder-0002" / "IMG_0.jpg"
     assert [plan[p] for p in photos] == [out / "folder-0003" / p.name for p in photos]

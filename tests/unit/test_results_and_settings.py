@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from anonymiser import ExitCode, Settings, SettingsError
-from anonymiser.report import academic_year
+from anonymiser.consent import academic_year_of
 from anonymiser.results import BatchResult, Box, ImageResult, Status
 
 
@@ -68,9 +68,9 @@ def test_settings_errors_name_the_toml_file(tmp_path: Path) -> None:
 
 
 def test_academic_year_boundaries() -> None:
-    assert academic_year(date(2026, 8, 31)) == "2025/26"
-    assert academic_year(date(2026, 9, 1)) == "2026/27"
-    assert academic_year(date(2099, 12, 1)) == "2099/00"
+    assert academic_year_of(date(2026, 8, 31)) == "2025/26"
+    assert academic_year_of(date(2026, 9, 1)) == "2026/27"
+    assert academic_year_of(date(2099, 12, 1)) == "2099/00"
 
 
 def test_batch_exit_codes() -> None:

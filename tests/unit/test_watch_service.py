@@ -290,7 +290,7 @@ def test_names_with_a_pupils_name_are_replaced_like_blur_does(tmp_path: Path) ->
     ready = [f for f in files_under(tmp_path / "ready") if not f.startswith("reports/")]
     assert "oliver" not in " ".join(ready).lower()
     folders = {PurePosixPath(f).parent.name for f in ready if "/" in f}
-    assert len(folders) == 1 and re.fullmatch(r"folder-[0-9a-f]{6}", folders.pop())
+    assert len(folders) == 1 and re.fullmatch(r"folder-\d{4}", folders.pop())
     loose = [f for f in ready if "/" not in f]
     assert len(loose) == 1 and re.fullmatch(r"photo-\d{4}\.jpg", loose[0])  # as `blur` names it
     w.close()
