@@ -117,7 +117,9 @@ def open_sqlite(
     if not create and not path.exists():
         raise error(f"{path}: no {what} here")
     try:
-        con = sqlite3.connect(path, timeout=30.0, isolation_level=None if autocommit else "DEFERRED")
+        con = sqlite3.connect(
+            path, timeout=30.0, isolation_level=None if autocommit else "DEFERRED"
+        )
     except (OSError, sqlite3.Error) as err:
         raise error(f"{path}: cannot open {what}: {err}") from None
     try:

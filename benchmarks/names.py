@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from anonymiser.identify.judge import TextJudge  # noqa: E402
 from anonymiser.identify.names import DEFAULT_THRESHOLD, RosterNameMatcher  # noqa: E402
 from anonymiser.results import Box, Detection, Kind  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import ocr_cache  # noqa: E402
 
@@ -128,7 +129,9 @@ def cover_quad(mask: np.ndarray, quad: list[list[float]]) -> float:
 
 
 def score_image(
-    entries: list[dict], lines: list[Detection], judge: TextJudge | RosterNameMatcher,
+    entries: list[dict],
+    lines: list[Detection],
+    judge: TextJudge | RosterNameMatcher,
     size: tuple[int, int],
 ) -> list[dict]:
     matches = judge.match(lines)
@@ -170,12 +173,21 @@ def summarise(scored: list[dict]) -> dict[str, object]:
         "other_kept_strict": rate(others, lambda s: s["coverage"] < KEEP_STRICT),
         "other_kept_polygon_strict": rate(others, lambda s: s["poly_coverage"] < KEEP_STRICT),
         "other_not_redacted": rate(others, lambda s: s["coverage"] < COVER),
-        "missed": [f"{s['image']}: {s['text']} <- {s['ocr']!r}" for s in roster
-                   if s["poly_coverage"] < COVER],
-        "other_hit": [f"{s['image']}: {s['text']} <- {s['ocr']!r}" for s in others
-                      if s["poly_coverage"] >= KEEP],
-        "not_on_roster_missed": [f"{s['image']}: {s['text']} <- {s['ocr']!r}" for s in visitors
-                                 if s["poly_coverage"] < COVER],
+        "missed": [
+            f"{s['image']}: {s['text']} <- {s['ocr']!r}"
+            for s in roster
+            if s["poly_coverage"] < COVER
+        ],
+        "other_hit": [
+            f"{s['image']}: {s['text']} <- {s['ocr']!r}"
+            for s in others
+            if s["poly_coverage"] >= KEEP
+        ],
+        "not_on_roster_missed": [
+            f"{s['image']}: {s['text']} <- {s['ocr']!r}"
+            for s in visitors
+            if s["poly_coverage"] < COVER
+        ],
     }
 
 
@@ -258,8 +270,12 @@ def main() -> None:
     ap.add_argument("--cached-only", action="store_true", help="score the photos already OCR'd")
     ap.add_argument("--gate", action="store_true", help="exit 1 below FLOORS")
     ap.add_argument("--judge", choices=list(JUDGES), default="default")
-    ap.add_argument("--reading", choices=["reread", "lines"], default="reread",
-                    help="lines: the first readings, before re-reading unsure lines")
+    ap.add_argument(
+        "--reading",
+        choices=["reread", "lines"],
+        default="reread",
+        help="lines: the first readings, before re-reading unsure lines",
+    )
     ap.add_argument("--cache-version", type=int, default=2)
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true")

@@ -51,7 +51,8 @@ def _alpha(text: str) -> str:
 
 
 def _names(path: str) -> tuple[set[str], set[str]]:
-    data = pickle.load(gzip.open(str(files("names_dataset") / "v3" / path)))
+    with gzip.open(str(files("names_dataset") / "v3" / path)) as fh:
+        data = pickle.load(fh)
     kept, popular = set(), set()
     for name, info in data.items():
         ranks = info.get("rank") or {}
@@ -74,11 +75,10 @@ def main() -> None:
     first, pop_first = _names("first_names.pkl.gz")
     last, pop_last = _names("last_names.pkl.gz")
     popular = pop_first | pop_last
-    web2 = pickle.load(open(str(files("english_words") / "data" / "web2.pickle"), "rb"))
+    with open(str(files("english_words") / "data" / "web2.pickle"), "rb") as fh:
+        web2 = pickle.load(fh)
     words = {
-        _alpha(w)
-        for w in web2
-        if w == w.lower() and wordfreq.zipf_frequency(w, "en") >= ZIPF_WEB2
+        _alpha(w) for w in web2 if w == w.lower() and wordfreq.zipf_frequency(w, "en") >= ZIPF_WEB2
     }
     for w, _ in wordfreq.get_frequency_dict("en", "large").items():
         if wordfreq.zipf_frequency(w, "en") < ZIPF_WORD:

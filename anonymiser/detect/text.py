@@ -176,8 +176,8 @@ def _needs_reread(det: Detection) -> bool:
     if len(det.polygon) != 4:
         return False
     pts = np.asarray(det.polygon, np.float64)
-    tall = min(np.linalg.norm(pts[3] - pts[0]), np.linalg.norm(pts[2] - pts[1]))
-    return det.score < REREAD_SCORE or tall < REREAD_PX
+    tall = min(float(np.linalg.norm(pts[3] - pts[0])), float(np.linalg.norm(pts[2] - pts[1])))
+    return bool(det.score < REREAD_SCORE or tall < REREAD_PX)
 
 
 def _grown_quad(quad: np.ndarray, width: int, height: int) -> np.ndarray:

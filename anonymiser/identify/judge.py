@@ -164,8 +164,12 @@ def _cue_end(tokens: list[_Token]) -> int | None:
     return end
 
 
-def _name_like(tokens: list[_Token], *, cued: bool) -> TextCue | None:
-    """Whether these words (a line, or the part after a cue) are a person's name."""
+def _name_like(tokens: list[_Token], *, cued: bool, strong: bool = False) -> TextCue | None:
+    """Whether these words (a line, or the part after a cue) are a person's name.
+
+    ``strong``: right after the cue on its line ("Name: Teddy", "presented to Rose"), where
+    any capitalised name or unknown word is taken for a name.
+    """
     alpha = [t for t in tokens if t.alpha and not t.number]
     if not alpha or any(t.number for t in tokens):
         return None
@@ -175,6 +179,15 @@ def _name_like(tokens: list[_Token], *, cued: bool) -> TextCue | None:
             return TextCue.TITLE
     if cued:
         capitals = [t for t in alpha if t.capital and not t.initial]
+        if (
+            strong
+            and all(t.capital for t in alpha)
+            and any(
+                (t.entry.first and t.alpha not in SCHOOL_WORDS) or t.name_only or t.unknown
+                for t in capitals
+            )
+        ):
+            return TextCue.CONTEXT
         if any(t.name_only for t in capitals) or any(
             t.unknown and not _school_name(alpha, i) for i, t in enumerate(alpha) if t.capital
         ):
@@ -245,7 +258,7 @@ class TextJudge:
         cued = self._cued_below(lines)
         for i, d in enumerate(lines):
             if out[i].verdict is TextVerdict.OTHER and i in cued:
-                cue = _name_like(_tokens(d.text or ""), cued=True)
+                cue = _name_like(_tokens(d.text or ""), cued=True, strong=cued[i])
                 if cue is not None:
                     out[i] = NameMatch(False, verdict=TextVerdict.PERSONAL_NAME, cue=cue)
         return self._layout(lines, out)
@@ -281,7 +294,7 @@ class TextJudge:
             return NameMatch(False, verdict=TextVerdict.DOUBTFUL, cue=TextCue.LOW_CONFIDENCE)
         end = _cue_end(tokens)
         if end is not None and end < len(tokens):
-            cue = _name_like(tokens[end:], cued=True)
+            cue = _name_like(tokens[end:], cued=True, strong=True)
             if cue is not None:
                 return NameMatch(False, verdict=TextVerdict.PERSONAL_NAME, cue=cue)
         cue = _name_like(tokens, cued=False)
@@ -293,9 +306,10 @@ class TextJudge:
         return NameMatch(False)
 
     @staticmethod
-    def _cued_below(lines: Sequence[Detection]) -> set[int]:
-        """Lines just below a line that ends with a name cue ("presented to", "Monitors:")."""
-        out: set[int] = set()
+    def _cued_below(lines: Sequence[Detection]) -> dict[int, bool]:
+        """Lines just below (False) or right of (True: strong) a line ending with a name cue
+        ("presented to", "Monitors:", a "Name:" label split off its line)."""
+        out: dict[int, bool] = {}
         for i, d in enumerate(lines):
             tokens = _tokens(d.text or "")
             if not tokens or _cue_end(tokens) != len(tokens):
@@ -309,15 +323,17 @@ class TextJudge:
                 and o.box.y <= d.box.y2 + 6 * h
                 and min(o.box.x2, d.box.x2 + h) - max(o.box.x, d.box.x - h) > 0
             ]
-            out.update(j for _, j in sorted(below)[:6])
+            # Weak: "Name:" on an exercise book has "Subject:" and "Topic" below it.
+            for _, j in sorted(below)[:6]:
+                out.setdefault(j, False)
             # "Name:" split off its line: the name is to its right.
-            out.update(
-                j
-                for j, o in enumerate(lines)
-                if j != i
-                and abs(o.box.centre[1] - d.box.centre[1]) <= ROW_ALIGN * h
-                and d.box.x2 - h <= o.box.x <= d.box.x2 + 15 * h
-            )
+            for j, o in enumerate(lines):
+                if (
+                    j != i
+                    and abs(o.box.centre[1] - d.box.centre[1]) <= ROW_ALIGN * h
+                    and d.box.x2 - h <= o.box.x <= d.box.x2 + 15 * h
+                ):
+                    out[j] = True
         return out
 
     @staticmethod
@@ -329,7 +345,8 @@ class TextJudge:
             if m.verdict is not TextVerdict.OTHER:
                 continue
             alpha = [t for t in _tokens(lines[i].text or "") if t.alpha]
-            if len(alpha) != 1 or not _label_name(alpha[0]):
+            t = alpha[0] if len(alpha) == 1 else None
+            if t is None or not (t.capital and t.entry.first and t.alpha not in SCHOOL_WORDS):
                 continue
             d = lines[i]
             cy, h = d.box.centre[1], max(1, d.box.h)
@@ -347,6 +364,6 @@ class TextJudge:
                 and abs(lines[j].box.centre[1] - cy) <= 8 * h
                 and 0.5 <= lines[j].box.h / h <= 2.0
             ]
-            if len(row) >= 2 or len(column) >= 2:
+            if len(row) >= 2 or len(column) >= 3:  # a badge's role under its name is no list
                 result[i] = NameMatch(False, verdict=TextVerdict.PERSONAL_NAME, cue=TextCue.LAYOUT)
         return result
