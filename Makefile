@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine with Python 3.11+:
 #   make demo   install into .venv and anonymise samples/ (outputs, report, review page in demo-out/)
-#   make test   install into .venv-test and run ruff, mypy and the test suite (+ accuracy gate if ../shared/data exists)
+#   make test   install into .venv-test and run ruff, mypy and the test suite (+ accuracy and names gates if ../shared/data exists)
 PYTHON ?= python3
 DEMO_OUT ?= demo-out
 SHARED_DATA ?= ../shared/data
@@ -39,6 +39,9 @@ test: .venv-test/.installed
 	@if [ -d "$(SHARED_DATA)/face_detection" ]; then \
 		.venv-test/bin/python benchmarks/accuracy.py --data $(SHARED_DATA) --gate; \
 	else echo "no $(SHARED_DATA): accuracy gate skipped"; fi
+	@if [ -d "$(SHARED_DATA)/name_text" ]; then \
+		.venv-test/bin/python benchmarks/names.py --data $(SHARED_DATA) --sets name_text --gate --no-write; \
+	else echo "no $(SHARED_DATA): names gate skipped"; fi
 
 clean:
 	rm -rf .venv .venv-test $(DEMO_OUT) .demo-home
