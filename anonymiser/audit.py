@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from anonymiser.identify.names import PupilName, RosterNameMatcher
 
 JOURNAL_NAME = "audit.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: decisions (approvals, rejections, take-downs)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -73,6 +74,19 @@ CREATE TABLE IF NOT EXISTS regions (
     pupil_id TEXT,
     box TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    action TEXT NOT NULL,
+    item TEXT NOT NULL,
+    output TEXT,
+    output_sha256 TEXT,
+    by TEXT NOT NULL,
+    reason TEXT,
+    pupil_id TEXT
+);
+CREATE INDEX IF NOT EXISTS decisions_item ON decisions(item);
+CREATE INDEX IF NOT EXISTS decisions_output_sha ON decisions(output_sha256);
 CREATE INDEX IF NOT EXISTS regions_pupil ON regions(pupil_id, action);
 CREATE INDEX IF NOT EXISTS files_source ON files(source);
 CREATE INDEX IF NOT EXISTS files_output ON files(output);
@@ -83,7 +97,7 @@ CREATE INDEX IF NOT EXISTS files_output_sha ON files(output_sha256);
 
 def _append_only_triggers() -> str:
     sql = []
-    for table in ("runs", "files", "regions"):
+    for table in ("runs", "files", "regions", "decisions"):
         for op in ("UPDATE", "DELETE"):
             sql.append(
                 f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
@@ -122,9 +136,39 @@ class FileRecord:
     tool: str
     consent_sha256: str | None
     regions: tuple[RegionRecord, ...] = ()
+    # what people decided about this output since (review app): approved, rejected, ...
+    decisions: tuple[DecisionRecord, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+class Decision(StrEnum):
+    """What a person decided about a safe copy (the review app, policy 8.1.8 and 7.4)."""
+
+    APPROVED = "approved"  # copied to approved/: may be published
+    REJECTED = "rejected"  # moved to rejected/: not to be published
+    RE_RENDERED = "re-rendered"  # blurred more from the original (a reviewer's box)
+    REGION_CONFIRMED = "region-confirmed"  # a flagged region looked at and found right
+    TAKEN_DOWN = "taken-down"  # after a withdrawal: removed from where it was posted
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One decision as the journal remembers it. Paths are absolute."""
+
+    id: int
+    time: str
+    action: Decision
+    item: str  # the safe copy decided on (under ready/ or review/)
+    output: str | None  # where it went (approved/ or rejected/), if anywhere
+    output_sha256: str | None
+    by: str
+    reason: str | None = None
+    pupil_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "action": str(self.action)}
 
 
 def journal_path(settings: Settings | None = None) -> Path:
@@ -314,6 +358,64 @@ def record_batch(
     return run_id
 
 
+def record_decision(
+    action: Decision,
+    item: str | Path,
+    by: str,
+    *,
+    output: str | Path | None = None,
+    output_sha256: str | None = None,
+    reason: str | None = None,
+    pupil_id: str | None = None,
+    path: str | Path | None = None,
+    pupils: Sequence[PupilName] = (),
+) -> DecisionRecord:
+    """Append one decision (who, what, when, the sha256 of what was published).
+
+    ``path`` defaults to ``journal_path()``. Words of ``reason`` (free text a person typed)
+    that carry a name of ``pupils`` are written as ``NAME_HIDDEN``, as are such path parts.
+    """
+    hider = _hider(pupils)
+    target = Path(path) if path is not None else journal_path()
+    row = (
+        _now(),
+        str(Decision(action)),
+        hider.path(_abs(str(item))) or str(item),
+        hider.path(_abs(str(output))) if output is not None else None,
+        output_sha256,
+        by,
+        hider.text(reason),
+        pupil_id,
+    )
+    try:
+        with connect(target) as con:
+            cur = con.execute(
+                "INSERT INTO decisions (time, action, item, output, output_sha256, by, reason, "
+                "pupil_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+    except sqlite3.Error as err:
+        raise AuditError(f"{target}: cannot write audit journal: {err}") from None
+    when, act, item_s, out_s, sha, who, why, pupil = row
+    return DecisionRecord(int(cur.lastrowid or 0), when, Decision(act), item_s, out_s, sha, who,
+                          why, pupil)  # fmt: skip
+
+
+def _decisions(con: sqlite3.Connection, where: str, args: Sequence[Any]) -> list[DecisionRecord]:
+    try:
+        rows = con.execute(
+            "SELECT id, time, action, item, output, output_sha256, by, reason, pupil_id "
+            f"FROM decisions WHERE {where} ORDER BY id",
+            tuple(args),
+        ).fetchall()
+    except sqlite3.OperationalError:  # a journal from before decisions were recorded
+        return []
+    return [
+        DecisionRecord(i, t, Decision(a), it, o, sha, by, why, pupil)
+        for i, t, a, it, o, sha, by, why, pupil in rows
+    ]
+
+
 _FILE_COLUMNS = (
     "f.id, f.run_id, f.time, f.source, f.input_sha256, f.output, f.output_sha256, f.status, "
     "f.needs_review, f.error, r.tool, r.consent_sha256"
@@ -357,7 +459,8 @@ def pupil_outputs(pupil_id: str, path: str | Path | None = None) -> list[FileRec
 
 def file_history(path: str | Path, journal: str | Path | None = None) -> list[FileRecord]:
     """Every record whose source or output is ``path``, or whose input or output has the same
-    content (sha256) as the file at ``path`` now.
+    content (sha256) as the file at ``path`` now; each with the decisions people made about its
+    output (by the output's path or content: an approved copy is the output, byte for byte).
 
     A source path that carried a pupil's name is recorded with the name hidden, so such an
     input is found by its content (hashed here) rather than by its path."""
@@ -366,17 +469,28 @@ def file_history(path: str | Path, journal: str | Path | None = None) -> list[Fi
     resolved = str(p.resolve())
     digest = sha256_of(p) if p.is_file() else None
     with connect(journal, create=False) as con:
-        return _records(
+        records = _records(
             con,
             "f.source IN (?, ?) OR f.output IN (?, ?) OR "
             "(? IS NOT NULL AND (f.input_sha256 = ? OR f.output_sha256 = ?))",
             (absolute, resolved, absolute, resolved, digest, digest, digest),
         )
+        out = []
+        for r in records:
+            decided = _decisions(
+                con,
+                "item = ? OR (? IS NOT NULL AND output_sha256 = ?)",
+                (r.output or "", r.output_sha256, r.output_sha256),
+            )
+            out.append(dataclasses.replace(r, decisions=tuple(decided)))
+    return out
 
 
 __all__ = [
     "NAME_HIDDEN",
     "AuditError",
+    "Decision",
+    "DecisionRecord",
     "FileRecord",
     "RegionRecord",
     "connect",
@@ -384,6 +498,7 @@ __all__ = [
     "journal_path",
     "pupil_outputs",
     "record_batch",
+    "record_decision",
     "record_image",
     "sha256_of",
     "start_run",

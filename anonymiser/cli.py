@@ -415,6 +415,10 @@ def _print_records(records: list[Any], as_json: bool) -> None:
             for x in r.regions
         )
         click.echo(f"{r.time}\t{r.status}\t{r.output or '-'}\t{r.source}\t[{regions}]")
+        for d in getattr(r, "decisions", ()):
+            what = f"{d.action} by {d.by}" + (f" ({d.reason})" if d.reason else "")
+            where = f" -> {d.output}" if d.output else ""
+            click.echo(f"  {d.time}\t{what}{where}")
 
 
 @audit.command("pupil")
@@ -442,7 +446,8 @@ def audit_pupil(pupil_id: str, journal: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
 @handle_errors
 def audit_file(path: Path, journal: Path | None, as_json: bool) -> None:
-    """Show the journal's records for PATH (an input or an output, by path or by content).
+    """Show the journal's records for PATH (an input or an output, by path or by content), and
+    who approved, rejected or re-rendered it and when (the review app).
 
     Path parts that carry a pupil's name are recorded as "[name hidden]", so such an input
     is found by its content: give the file itself.
@@ -611,3 +616,159 @@ def withdraw(
     day = on_date.date() if on_date else date.today()
     report = run_withdraw(consent_path, pupil_id, day, settings, reports=reports)
     click.echo(report.format())
+
+
+# -- the review app (Headteacher approval) -----------------------------------------------------
+@main.group()
+def review() -> None:
+    """Headteacher approval over a watched folder: nothing is published until a named person
+    approves it (see docs/review.md).
+
+    \b
+    Example:
+      anonymiser review add-user /srv/photos head --role approver
+      anonymiser review serve /srv/photos --consent consent.csv
+    """  # fmt: skip
+
+
+def _desk(root: Path, config: Path | None, consent_path: Path | None, journal: Path | None,
+          on_date: Any = None, **overrides: Any) -> Any:  # fmt: skip
+    from anonymiser.approval import ReviewDesk
+
+    settings = build_settings(config, on_date, **overrides)
+    return ReviewDesk(root, settings, consent_path, journal=journal)
+
+
+@review.command("serve")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@settings_options
+@journal_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but 127.0.0.1 serves the network: put it "
+                   "behind an HTTPS reverse proxy (docs/review.md).")  # fmt: skip
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option("--behind-proxy", is_flag=True,
+              help="Behind an HTTPS reverse proxy on this machine: Secure cookies, and the "
+                   "client address from X-Forwarded-For.")  # fmt: skip
+@handle_errors
+def review_serve(root: Path, host: str, port: int, behind_proxy: bool, **options: Any) -> None:
+    """Serve the approval app for the watched folder ROOT (give it the watcher's options).
+
+    \b
+    Example:
+      anonymiser review serve /srv/photos --consent /srv/consent/consent.csv --purpose website
+    """  # fmt: skip
+    from anonymiser.approval.web import is_loopback, serve
+
+    desk = _desk(root, **options)
+    if not desk.users.users():
+        click.echo("warning: no users yet: add one with `anonymiser review add-user`", err=True)
+    if not is_loopback(host):
+        click.echo(f"warning: serving on {host}:{port} to the network; passwords and photos "
+                   "travel in clear unless it is behind HTTPS (docs/review.md)", err=True)  # fmt: skip
+    logging.getLogger("anonymiser").setLevel(logging.INFO)
+    click.echo(f"review app for {desk.layout.root} on http://{host}:{port}/ (Ctrl-C stops)",
+               err=True)  # fmt: skip
+    serve(desk, host, port, behind_proxy=behind_proxy)
+
+
+@review.command("add-user")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("name")
+@click.option("--role", type=click.Choice(["approver", "viewer"]), default="viewer",
+              show_default=True, help="approver: may approve, reject, blur more; viewer: looks.")  # fmt: skip
+@handle_errors
+def review_add_user(root: Path, name: str, role: str) -> None:
+    """Add a user NAME (or set a new password), reading the password from stdin (asked twice
+    on a terminal). Stored only as an argon2 hash in ROOT/.anonymiser/ (0600).
+
+    \b
+    Example:
+      anonymiser review add-user /srv/photos head --role approver
+      printf '%s\\n' "$PASSWORD" | anonymiser review add-user /srv/photos office
+    """  # fmt: skip
+    from anonymiser.approval import UserStore
+
+    if sys.stdin.isatty():
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    user = UserStore.for_root(root).add(name, password, role)
+    click.echo(f"{user.name}: {user.role} for {root}", err=True)
+
+
+def _review_item_options(func: F) -> F:
+    for option in reversed([
+        click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path)),
+        config_option,
+        consent_option(help="The watcher's consent log: pupils kept sharp who no longer "
+                       "consent block approval, and withdrawals list take-downs."),
+        journal_option,
+    ]):  # fmt: skip
+        func = option(func)
+    return func
+
+
+@review.command("list")
+@_review_item_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (take-downs, pending, decided).")
+@handle_errors
+def review_list(as_json: bool, **options: Any) -> None:
+    """List take-downs, the photos waiting for approval (needs review first) and decisions.
+
+    \b
+    Example:
+      anonymiser review list /srv/photos --json
+    """  # fmt: skip
+    import json
+
+    queue = _desk(**options).queue()
+    if as_json:
+        click.echo(json.dumps(queue.as_dict(), indent=1))
+        return
+    for t in queue.takedowns:
+        click.echo(f"TAKE DOWN\t{t.decision.target}\t{t.pupil_id} withdrew from {t.withdrawn_on}")
+    for item in queue.pending:
+        flag = "needs review" if item.needs_review else "ready"
+        click.echo(f"pending\t{item.key}\t{flag}\tfaces blurred {item.result.faces_blurred}, "
+                   f"kept {item.result.faces_kept}")  # fmt: skip
+    for item in queue.decided:
+        d = item.decision
+        click.echo(f"{item.state}\t{item.key}\tby {d.by}\t-> {d.target}")
+    click.echo(f"{len(queue.pending)} waiting, {len(queue.takedowns)} to take down", err=True)
+
+
+@review.command("approve")
+@_review_item_options
+@click.argument("item")
+@click.option("--by", "by", required=True, help="The approver's user name (see add-user).")
+@handle_errors
+def review_approve(item: str, by: str, **options: Any) -> None:
+    """Approve ITEM (its path under ready/ or review/, e.g. "ready/Sports Day/IMG 001.jpg"):
+    copy it to ROOT/approved/ and record who, when and its sha256.
+
+    \b
+    Example:
+      anonymiser review approve /srv/photos "ready/Sports Day/IMG 001.jpg" --by head
+    """  # fmt: skip
+    desk = _desk(**options)
+    done = desk.approve(desk.find(item).id, by)
+    click.echo(f"approved {done.key} -> {done.decision.target} (sha256 {done.decision.sha256})")
+
+
+@review.command("reject")
+@_review_item_options
+@click.argument("item")
+@click.option("--by", "by", required=True, help="The approver's user name.")
+@click.option("--reason", required=True, help="Why it must not be published.")
+@handle_errors
+def review_reject(item: str, by: str, reason: str, **options: Any) -> None:
+    """Reject ITEM (its path under ready/ or review/): move it to ROOT/rejected/.
+
+    \b
+    Example:
+      anonymiser review reject /srv/photos "review/IMG 002.jpg" --by head --reason "name on a bag"
+    """  # fmt: skip
+    desk = _desk(**options)
+    done = desk.reject(desk.find(item).id, by, reason)
+    click.echo(f"rejected {done.key} -> {done.decision.target}")

@@ -24,12 +24,17 @@ from anonymiser.errors import AnonymiserError, SettingsError
 from anonymiser.inputs import is_video, plan_outputs
 from anonymiser.redact import redact
 from anonymiser.results import (
+    Action,
     BatchResult,
+    Box,
     Detection,
     FaceMatch,
     ImageResult,
+    Kind,
     MatchStatus,
     NameMatch,
+    Reason,
+    Region,
     Status,
 )
 from anonymiser.settings import Settings, TextMode
@@ -177,8 +182,14 @@ class Anonymiser:
         return out
 
     # -- one image ----------------------------------------------------------------------------
-    def analyse(self, rgb: np.ndarray) -> tuple[tuple[Any, ...], bool]:
-        """Detect, identify and decide: the regions of one image and whether it needs review."""
+    def analyse(
+        self, rgb: np.ndarray, *, manual: Sequence[Box] = ()
+    ) -> tuple[tuple[Region, ...], bool]:
+        """Detect, identify and decide: the regions of one image and whether it needs review.
+
+        ``manual`` boxes (a reviewer's, in the image's displayed pixels) are added after the
+        detections as ``kind=manual`` regions, always blurred, reason ``added-by-reviewer``.
+        """
         s = self.settings
         faces: list[Detection] = self.face_detector.detect(rgb, s.face_threshold)
         matcher = self.face_matcher
@@ -194,21 +205,27 @@ class Anonymiser:
             # With --text all every line is blurred anyway; names are still matched so the
             # report and audit journal say which lines named which pupil.
             names = list(self.text_judge.match(texts))
-        return decide(
+        regions, needs_review = decide(
             list(zip(faces, matches, strict=True)),
             list(zip(texts, names, strict=True)),
             self.consent,
             s,
         )
+        return regions + manual_regions(manual, rgb.shape[1], rgb.shape[0]), needs_review
 
-    def process_array(self, rgb: np.ndarray) -> tuple[np.ndarray, ImageResult]:
-        """Anonymise an RGB uint8 array (H, W, 3) in memory: returns the safe copy and the result."""
+    def process_array(
+        self, rgb: np.ndarray, *, manual: Sequence[Box] = ()
+    ) -> tuple[np.ndarray, ImageResult]:
+        """Anonymise an RGB uint8 array (H, W, 3) in memory: returns the safe copy and the result.
+
+        ``manual``: extra boxes to blur whatever the detectors find (see ``analyse``).
+        """
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise SettingsError(
                 f"array: expected an RGB uint8 array (H, W, 3), got {rgb.dtype} {rgb.shape}"
             )
         start = time.perf_counter()
-        regions, needs_review = self.analyse(rgb)
+        regions, needs_review = self.analyse(rgb, manual=manual)
         safe = redact(rgb, regions, self.settings.method)
         h, w = rgb.shape[:2]
         result = ImageResult(
@@ -224,16 +241,24 @@ class Anonymiser:
         )
         return safe, result
 
-    def process_file(self, src: str | Path, dst: str | Path) -> ImageResult:
+    def process_file(
+        self, src: str | Path, dst: str | Path, *, manual: Sequence[Box] = ()
+    ) -> ImageResult:
         """Anonymise one file into ``dst`` (written atomically). Never raises for a bad input:
-        the result then has ``status == "failed"`` and ``error`` set, and no output is written."""
+        the result then has ``status == "failed"`` and ``error`` set, and no output is written.
+
+        ``manual``: extra boxes to blur (a reviewer's "blur more"), in the pixels of the photo
+        as displayed (orientation applied); photos only.
+        """
         src, dst = Path(src), Path(dst)
         start = time.perf_counter()
         try:
             if is_video(src):
+                if manual:
+                    return _failed(src, f"{src}: extra boxes to blur work on photos only", start)
                 return self._process_video(src, dst)
             image = media.load_image(src, max_pixels=self.settings.max_pixels)
-            regions, needs_review = self.analyse(image.rgb)
+            regions, needs_review = self.analyse(image.rgb, manual=manual)
             safe = redact(image.rgb, regions, self.settings.method)
             removed = media.save_image(
                 dst, safe, image, quality=self.settings.jpeg_quality, alpha=image.alpha
@@ -311,6 +336,19 @@ class Anonymiser:
         return BatchResult(done, time.perf_counter() - start)
 
 
+def manual_regions(boxes: Sequence[Box], width: int, height: int) -> tuple[Region, ...]:
+    """A reviewer's boxes as regions (clipped to the image; empty ones dropped)."""
+    out = []
+    for box in boxes:
+        b = box.clipped(width, height)
+        if b.w > 0 and b.h > 0:
+            out.append(
+                Region(Kind.MANUAL, b, 1.0, Action.BLURRED, Reason.ADDED_BY_REVIEWER,
+                       source="reviewer")
+            )  # fmt: skip
+    return tuple(out)
+
+
 def _failed(src: Path, error: str, start: float) -> ImageResult:
     return ImageResult(
         str(src), None, Status.FAILED, error=error, seconds=time.perf_counter() - start
@@ -330,4 +368,4 @@ def _work(src: Path, dst: Path) -> ImageResult:
     return _worker.process_file(src, dst)
 
 
-__all__ = ["Anonymiser"]
+__all__ = ["Anonymiser", "manual_regions"]

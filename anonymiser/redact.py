@@ -1,9 +1,10 @@
-"""Irreversible redaction of faces (feathered ellipse) and text (filled polygon).
+"""Irreversible redaction of faces (feathered ellipse), text (filled polygon) and reviewers' boxes.
 
 Faces: the ellipse is enlarged to cover hair, ears and chin; inside it the pixels are pixelated to a
 few blocks and then blurred heavily, so no detail of the original survives (``blur``); or only
 pixelated (``pixelate``); or filled with one colour (``fill``). The feathered edge lies outside the
-enlarged ellipse, so the face itself is always fully covered. Pixels outside each region's
+enlarged ellipse, so the face itself is always fully covered. A reviewer's box (``manual``) is
+obliterated whole, exactly as drawn, as strongly as a face of its size. Pixels outside each region's
 ``redaction_area`` are never touched.
 """
 
@@ -33,6 +34,8 @@ TEXT_ACROSS = 0.0
 def redaction_area(region: Region, width: int, height: int) -> Box:
     """The rectangle a region's redaction may change (clipped to the image)."""
     b = region.box
+    if region.kind is Kind.MANUAL:  # exactly the box the reviewer drew
+        return b.clipped(width, height)
     if region.kind is Kind.FACE:
         cx, cy = b.centre
         rx = b.w * FACE_GROW_X / 2 * (1 + FACE_FEATHER) + 2
@@ -144,6 +147,9 @@ def redact(
             mask = _face_mask(area, region)
             size = float(max(region.box.w, region.box.h))
             replaced = _obliterate(patch, size, method)
+        elif region.kind is Kind.MANUAL:  # the whole rectangle, as strongly as a face
+            mask = np.ones((area.h, area.w), np.float32)
+            replaced = _obliterate(patch, float(max(area.w, area.h)), method)
         else:
             mask = _text_mask(area, region)
             # Text is always filled: blurred letters can stay readable.

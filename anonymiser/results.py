@@ -69,6 +69,7 @@ class Box:
 class Kind(StrEnum):
     FACE = "face"
     TEXT = "text"
+    MANUAL = "manual"  # a box a reviewer drew over something still identifying
 
 
 class Action(StrEnum):
@@ -94,6 +95,7 @@ class Reason(StrEnum):
     DOUBTFUL_TEXT = "doubtful-text"  # text: not read confidently, or may be a misread name
     ALL_TEXT = "all-text"  # text: --text all
     NOT_A_NAME = "not-a-name"  # text kept: read confidently and clearly not a person's name
+    ADDED_BY_REVIEWER = "added-by-reviewer"  # manual: a reviewer asked for it to be blurred
 
 
 class MatchStatus(StrEnum):

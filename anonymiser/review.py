@@ -26,6 +26,8 @@ from anonymiser.results import Action, BatchResult, Box, ImageResult, Kind, Reas
 from anonymiser.settings import Settings
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
+
     from anonymiser.consent import ConsentLog
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ REASON_TEXT: dict[str, str] = {
     Reason.DOUBTFUL_TEXT: "text that may be a name (not read clearly)",
     Reason.ALL_TEXT: "all text is redacted",
     Reason.NOT_A_NAME: "not a person's name",
+    Reason.ADDED_BY_REVIEWER: "added by a reviewer",
 }
 
 
@@ -94,6 +97,8 @@ def _region_css(region: Region) -> str:
 
 
 def _region_label(number: int, region: Region) -> str:
+    if region.kind is Kind.MANUAL:
+        return f"{number}. Area blurred: {REASON_TEXT[Reason.ADDED_BY_REVIEWER]}"
     what = "Face" if region.kind is Kind.FACE else "Text"
     reason = REASON_TEXT.get(region.reason, str(region.reason))
     if region.action is Action.KEPT:
@@ -115,7 +120,8 @@ def marker_radius(width: int, height: int, box: Box | None = None) -> float:
     return min(big, max(0.0135 * side, 3.0, 0.5 * max(box.w, box.h)))
 
 
-def _markers(anchor: str, regions: tuple[Region, ...], width: int, height: int) -> list[Marker]:
+def markers(anchor: str, regions: tuple[Region, ...], width: int, height: int) -> list[Marker]:
+    """The numbered markers of ``regions`` (numbered from 1 in their order)."""
     out = []
     for n, region in enumerate(regions, start=1):
         b = region.box.clipped(width, height) if width and height else region.box
@@ -130,8 +136,13 @@ def _markers(anchor: str, regions: tuple[Region, ...], width: int, height: int) 
     return out
 
 
-def _thumbnail(path: Path, settings: Settings) -> tuple[str, int, int]:
-    """A JPEG data URI of the output, long side at most THUMB_SIDE; and the output's size."""
+def preview_jpeg(
+    path: Path, settings: Settings, side: int = THUMB_SIDE, quality: int = THUMB_QUALITY
+) -> tuple[bytes, int, int]:
+    """A JPEG copy of an output (long side at most ``side``, no metadata) and the output's size.
+
+    Raises MediaError or OSError when the file cannot be read as an image.
+    """
     from PIL import Image
 
     from anonymiser import media
@@ -139,14 +150,16 @@ def _thumbnail(path: Path, settings: Settings) -> tuple[str, int, int]:
     image = media.load_image(path, max_pixels=settings.max_pixels)
     im = Image.fromarray(image.rgb)
     width, height = im.size
-    im.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+    im.thumbnail((side, side), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=THUMB_QUALITY, optimize=True)  # no metadata is written
-    return (
-        "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
-        width,
-        height,
-    )
+    im.save(buf, "JPEG", quality=quality, optimize=True)  # no metadata is written
+    return buf.getvalue(), width, height
+
+
+def _thumbnail(path: Path, settings: Settings) -> tuple[str, int, int]:
+    """A JPEG data URI of the output, long side at most THUMB_SIDE; and the output's size."""
+    data, width, height = preview_jpeg(path, settings)
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii"), width, height
 
 
 def _roster_hider(consent: ConsentLog | None, settings: Settings) -> NameHider:
@@ -189,7 +202,7 @@ def _item(index: int, result: ImageResult, settings: Settings, hider: NameHider)
         "Faces kept sharp": result.faces_kept,
         "Text blurred": result.texts_blurred,
     }
-    item.markers = _markers(anchor, result.regions, item.width, item.height)
+    item.markers = markers(anchor, result.regions, item.width, item.height)
     kept = [
         r.pupil_id or "unknown"
         for r in result.regions
@@ -214,10 +227,20 @@ def _consent_info(consent: Any, settings: Settings) -> dict[str, Any] | None:
     }
 
 
-def render_review(batch: BatchResult, settings: Settings, consent: ConsentLog | None = None) -> str:
-    """The review page as an HTML string."""
+def template_environment() -> Environment:
+    """Jinja environment over ``anonymiser/templates`` (autoescaped), shared with the review app."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
+    return Environment(
+        loader=PackageLoader("anonymiser", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_review(batch: BatchResult, settings: Settings, consent: ConsentLog | None = None) -> str:
+    """The review page as an HTML string."""
     from anonymiser.report import summarise
 
     hider = _roster_hider(consent, settings)
@@ -235,13 +258,7 @@ def render_review(batch: BatchResult, settings: Settings, consent: ConsentLog | 
         ("held", "Not published", "These could not be made safe; no output was published.", failed),
         ("ready", "Anonymised, nothing flagged", "Please still look at each before posting.", done),
     ]
-    env = Environment(
-        loader=PackageLoader("anonymiser", "templates"),
-        autoescape=select_autoescape(["html", "j2"], default=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    template = env.get_template("review.html.j2")
+    template = template_environment().get_template("review.html.j2")
     return template.render(
         tool=f"anonymiser {__version__}",
         generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
@@ -261,4 +278,12 @@ def write_review(
     write_text_atomic(path, render_review(batch, settings, consent), what="review page")
 
 
-__all__ = ["render_review", "write_review"]
+__all__ = [
+    "REASON_TEXT",
+    "Marker",
+    "markers",
+    "preview_jpeg",
+    "render_review",
+    "template_environment",
+    "write_review",
+]

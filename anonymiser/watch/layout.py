@@ -7,6 +7,8 @@
     ROOT/review/      safe copies that need a human look (ambiguous matches)
     ROOT/failed/      inputs that could not be processed, each with a ``.txt`` reason
     ROOT/originals/   originals, moved here after success (owner-only; never deleted)
+    ROOT/approved/    approved copies, the one folder to publish from (the review app)
+    ROOT/rejected/    copies a reviewer rejected (the review app)
     ROOT/.anonymiser/ journal.sqlite, watch.log, lock, work/ (staging for outputs)
 """
 
@@ -79,6 +81,15 @@ class Layout:
     @property
     def originals(self) -> Path:
         return self.root / "originals"
+
+    @property
+    def approved(self) -> Path:
+        """Approved copies: the one folder to publish from (written by the review app only)."""
+        return self.root / "approved"
+
+    @property
+    def rejected(self) -> Path:
+        return self.root / "rejected"
 
     @property
     def reports(self) -> Path:

@@ -193,6 +193,9 @@ class Watcher:
         self._journal = Journal(layout.journal, wal=not network)
         self.journal.set_meta("pid", str(os.getpid()))
         self.journal.set_meta("started", datetime.now().isoformat(timespec="seconds"))
+        # the review app (anonymiser review) reads the same consent log by default
+        consent = self.options.consent_path
+        self.journal.set_meta("consent_path", str(consent.resolve()) if consent else "")
         redo = self.journal.recover()
         if redo:
             log.warning(
