@@ -99,17 +99,12 @@ def _face_mask(area: Box, region: Region) -> np.ndarray:
 def _grown_text_polygon(pts: np.ndarray) -> np.ndarray:
     """A text line's outline grown by its own height: TEXT_ALONG at each end, TEXT_ACROSS
     above and below (then dilated by ``_text_mask``). Other outlines grow by TEXT_GROW."""
-    centre = pts.mean(axis=0)
     if len(pts) != 4:
+        centre = pts.mean(axis=0)
         return centre + (pts - centre) * TEXT_GROW
-    p0, p1, p2, p3 = pts
-    along = (p1 - p0) + (p2 - p3)
-    across = (p3 - p0) + (p2 - p1)
-    h = float(np.linalg.norm(across)) / 2
-    ua = along / max(1e-6, float(np.linalg.norm(along)))
-    uc = across / max(1e-6, float(np.linalg.norm(across)))
-    a, c = ua * TEXT_ALONG * h, uc * TEXT_ACROSS * h
-    return np.array([p0 - a - c, p1 + a - c, p2 + a + c, p3 - a + c], np.float32)
+    from anonymiser.detect.text import grow_quad
+
+    return grow_quad(pts, TEXT_ALONG, TEXT_ACROSS)
 
 
 def _text_mask(area: Box, region: Region) -> np.ndarray:

@@ -180,16 +180,21 @@ def _needs_reread(det: Detection) -> bool:
     return bool(det.score < REREAD_SCORE or tall < REREAD_PX)
 
 
+def grow_quad(quad: np.ndarray, along: float, across: float) -> np.ndarray:
+    """A text quad (reading order: top-left, top-right, bottom-right, bottom-left) grown by
+    ``along`` times its height at each end and ``across`` times its height above and below."""
+    p0, p1, p2, p3 = quad
+    va = (p1 - p0) + (p2 - p3)
+    vc = (p3 - p0) + (p2 - p1)
+    h = float(np.linalg.norm(vc)) / 2
+    a = va / max(1e-6, float(np.linalg.norm(va))) * along * h
+    c = vc / max(1e-6, float(np.linalg.norm(vc))) * across * h
+    return np.array([p0 - a - c, p1 + a - c, p2 + a + c, p3 - a + c], quad.dtype)
+
+
 def _grown_quad(quad: np.ndarray, width: int, height: int) -> np.ndarray:
     """The line's quad with a margin across (REREAD_ACROSS) and along (REREAD_ALONG) it."""
-    p0, p1, p2, p3 = quad
-    along = (p1 - p0) + (p2 - p3)
-    across = (p3 - p0) + (p2 - p1)
-    h = float(np.linalg.norm(across)) / 2
-    ua = along / max(1e-6, float(np.linalg.norm(along)))
-    uc = across / max(1e-6, float(np.linalg.norm(across)))
-    a, c = ua * REREAD_ALONG * h, uc * REREAD_ACROSS * h
-    grown = np.array([p0 - a - c, p1 + a - c, p2 + a + c, p3 - a + c])
+    grown = grow_quad(quad, REREAD_ALONG, REREAD_ACROSS)
     grown[:, 0] = grown[:, 0].clip(0, width - 1)
     grown[:, 1] = grown[:, 1].clip(0, height - 1)
     return grown

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from anonymiser.decide import decide_text
@@ -12,15 +10,7 @@ from anonymiser.identify.lexicon import letters, lookup
 from anonymiser.identify.names import RosterNameMatcher
 from anonymiser.results import Action, Box, Detection, Kind, Reason, TextCue, TextVerdict
 from anonymiser.settings import Settings
-
-
-@dataclass(frozen=True)
-class Pupil:
-    pupil_id: str
-    first_name: str
-    last_name: str
-    preferred_name: str | None = None
-
+from tests.unit.test_names import Pupil
 
 ROSTER = [
     Pupil("P1", "Folake", "Adeyemi"),
