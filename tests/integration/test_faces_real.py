@@ -123,3 +123,19 @@ def test_a_group_photo_stored_sideways_is_blurred_whole() -> None:
     for b in upright:  # each upright face, turned with the photo, is covered sideways
         turned = Box(b.y, rgb.shape[1] - b.x - b.w, b.h, b.w)
         assert _covered(turned, sideways), b
+
+
+def test_cuda_asked_for_on_a_cpu_machine_gives_the_cpu_outputs(face_detector) -> None:
+    """``--device cuda`` where onnxruntime has no CUDA (as in CI): the same faces as the CPU."""
+    import onnxruntime
+
+    from anonymiser.detect.faces import CenterFaceDetector
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("a GPU is here: benchmarks/gpu.py compares the two")
+    rgb = load_rgb(DATA / "faces" / "2008_007676.jpg")
+    cpu = face_detector.detect(rgb, 0.3)
+    s = face_detector
+    other = CenterFaceDetector(s.sizes, s.tile, 1, device="cuda").detect(rgb, 0.3)
+    assert [d.box for d in other] == [d.box for d in cpu]
+    assert [d.score for d in other] == pytest.approx([d.score for d in cpu], abs=1e-4)

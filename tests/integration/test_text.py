@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from anonymiser.detect.text import RapidOcrDetector, _merge, _split_label, _tiles
+from anonymiser.detect.text import (
+    RapidOcrDetector,
+    _merge,
+    _split_label,
+    _tiles,
+    native_windows,
+)
 from anonymiser.identify.names import RosterNameMatcher
 from anonymiser.results import Box, Detection, Kind
 from anonymiser.settings import Settings
@@ -105,6 +111,27 @@ def test_small_text_in_large_image_is_found_by_tiling(crop: np.ndarray) -> None:
     named, pupils = names_found(small, big)
     assert "P0044" in pupils
     assert all(d.box.x >= 1290 and d.box.y >= 890 for d in named)
+
+
+def test_presence_windows_read_what_every_tile_reads(crop: np.ndarray) -> None:
+    """The native passes only where the whole-image pass saw text: the same names, and fewer
+    pixels than tiling the whole photo (text in two corners of a plain 2000x1200 photo)."""
+    extra = {"ocr_full_side": 800, "ocr_tile": 1024}
+    every_tile = RapidOcrDetector(Settings(extra={**extra, "ocr_presence": 0}))
+    windows = RapidOcrDetector(Settings(extra=extra))
+    big = np.full((1200, 2000, 3), 200, np.uint8)
+    big[900 : 900 + crop.shape[0], 1300 : 1300 + crop.shape[1]] = crop
+    big[30 : 30 + crop.shape[0], 40 : 40 + crop.shape[1]] = crop
+    named_tiles, pupils_tiles = names_found(every_tile, big)
+    named, pupils = names_found(windows, big)
+    assert pupils == pupils_tiles and "P0044" in pupils
+    assert len(named) == len(named_tiles)
+    read = native_windows(windows._maps.last, 2000, 1200, 1024, windows.overlap)
+    assert (
+        0
+        < sum(w * h for *_, w, h in read)
+        < 0.6 * sum(w * h for *_, w, h in _tiles(2000, 1200, 1024, windows.overlap))
+    )
 
 
 def test_tiles_cover_the_image_with_overlap() -> None:

@@ -1,0 +1,61 @@
+"""Which native-resolution windows the text detector reads, from the whole-image pass's map."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from anonymiser.detect.text import OVERLAP, TILE, WINDOW_MIN, _tiles, native_windows
+
+
+def _map(width: int, height: int, marks: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """A probability map at half the photo's size with text at ``marks`` (photo pixels)."""
+    prob = np.zeros((height // 2, width // 2), np.float32)
+    for x, y, w, h in marks:
+        prob[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = 0.6
+    return prob
+
+
+def _inside(box: tuple[int, int, int, int], windows: list[tuple[int, int, int, int]]) -> bool:
+    x, y, w, h = box
+    return any(
+        wx <= x and wy <= y and x + w <= wx + ww and y + h <= wy + wh for wx, wy, ww, wh in windows
+    )
+
+
+def test_each_text_place_is_read_whole_with_a_margin() -> None:
+    badges = [(300, 200, 180, 30), (3000, 2500, 400, 60), (3500, 400, 90, 20)]
+    windows = native_windows(_map(4000, 3000, badges), 4000, 3000)
+    for x, y, w, h in badges:  # the place, grown by its height each way, is inside a window
+        assert _inside((x - h, y - h, w + 2 * h, h + 2 * h), windows)
+    for x, y, w, h in windows:
+        assert x >= 0 and y >= 0 and x + w <= 4000 and y + h <= 3000
+        assert min(w, h) >= WINDOW_MIN and w % 32 == 0 and h % 32 == 0
+    tiles = _tiles(4000, 3000, TILE, OVERLAP)
+    assert sum(w * h for *_, w, h in windows) < 0.1 * sum(w * h for *_, w, h in tiles)
+
+
+def test_close_places_share_a_window_far_ones_do_not() -> None:
+    near = [(1000, 1000, 200, 30), (1000, 1040, 200, 30)]  # two lines of one badge
+    far = [(100, 100, 200, 30), (3600, 2800, 200, 30)]
+    assert len(native_windows(_map(4000, 3000, near), 4000, 3000)) == 1
+    assert len(native_windows(_map(4000, 3000, far), 4000, 3000)) == 2
+
+
+def test_no_text_no_windows() -> None:
+    assert native_windows(np.zeros((1500, 2000), np.float32), 4000, 3000) == []
+
+
+def test_when_unsure_every_tile_is_read() -> None:
+    tiles = _tiles(4000, 3000, TILE, OVERLAP)
+    assert native_windows(None, 4000, 3000) == tiles  # no map
+    one = _map(4000, 3000, [(300, 200, 180, 30)])
+    assert native_windows(one, 4000, 3000, presence=0) == tiles  # presence off
+    assert native_windows(one[:, :400], 4000, 3000) == tiles  # a map of another shape
+    # Text everywhere: windows would cost more than the tiles.
+    assert native_windows(np.full((1500, 2000), 0.9, np.float32), 4000, 3000) == tiles
+
+
+def test_a_large_text_area_is_cut_into_tiles() -> None:
+    poster = [(100, 100, 3500, 2600)]
+    windows = native_windows(_map(4000, 3000, poster), 4000, 3000)
+    assert all(w <= TILE and h <= TILE for *_, w, h in windows)
