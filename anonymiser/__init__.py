@@ -10,9 +10,13 @@ and irreversibly blurs everyone whose consent does not cover this use.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("anonymiser")  # pyproject.toml's, as installed: one source
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 from anonymiser.errors import (
     AnonymiserError,

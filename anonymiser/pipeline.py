@@ -105,12 +105,37 @@ class Anonymiser:
             )
         return self._face_detector
 
+    def _reads_text(self) -> bool:
+        if self.settings.text is TextMode.OFF:
+            return False
+        return self.settings.text is not TextMode.NAMES or bool(self.pupils)  # names need a roster
+
+    def _matches_faces(self) -> bool:
+        return self.consent is not None and self.settings.store_path.exists()
+
+    def check_models(self) -> None:
+        """Raise ModelError now if a model file this run will load is missing or altered.
+
+        ``process_batch`` calls it before it touches the first file, so a broken install stops
+        the run with one error (exit code 4) instead of failing every file. Injected engines
+        need no model file.
+        """
+        from anonymiser.models import resolve_model
+
+        needed = []
+        if self._face_detector is None:
+            needed.append("centerface")
+        if self._text_detector is None and self._reads_text():
+            needed += ["ppocr-det", "ppocr-rec", "ppocr-cls"]
+        if self._face_matcher is None and self._matches_faces():
+            needed += ["dlib-resnet", "dlib-landmarks-5"]
+        for name in needed:
+            resolve_model(name)
+
     @property
     def text_detector(self) -> TextDetector | None:
-        if self.settings.text is TextMode.OFF:
+        if not self._reads_text():
             return None
-        if self.settings.text is TextMode.NAMES and not self.pupils:
-            return None  # no roster: nothing to match names against
         if self._text_detector is None:
             from anonymiser.detect.text import RapidOcrDetector
 
@@ -127,11 +152,7 @@ class Anonymiser:
 
     @property
     def face_matcher(self) -> Any:
-        if (
-            self._face_matcher is None
-            and self.consent is not None
-            and self.settings.store_path.exists()
-        ):
+        if self._face_matcher is None and self._matches_faces():
             from anonymiser.identify.faces import FaceEmbeddingMatcher
 
             self._face_matcher = FaceEmbeddingMatcher(
@@ -295,22 +316,33 @@ class Anonymiser:
         it only under ``if __name__ == "__main__":``, or Python stops with "RuntimeError: An
         attempt has been made to start a new process before the current process has finished its
         bootstrapping phase".
+
+        Raises
+        ------
+        ModelError
+            A model file the run needs is missing or altered (before any file is read).
         """
         start = time.perf_counter()
+        self.check_models()
         if self.consent is not None:
             from anonymiser.identify.faces import check_store_location
 
             check_store_location(self.settings.store_path, [outdir])  # biometrics never published
         plan = plan_outputs(inputs, Path(outdir), self.name_matcher)
+        ignored = tuple(str(item.source) for item in plan if item.ignored)
+        plan = [item for item in plan if not item.ignored]
         results: list[ImageResult | None] = [None] * len(plan)
         todo: list[tuple[int, Path, Path]] = []
         for i, item in enumerate(plan):
-            if item.output is None:  # could not be planned (e.g. unreadable folder): it fails alone
-                results[i] = _failed(item.source, item.error or "", time.perf_counter())
-                if progress:
-                    progress(results[i])  # type: ignore[arg-type]
-            else:
+            if item.output is not None:
                 todo.append((i, item.source, item.output))
+                continue
+            if item.skipped is not None:  # not a photo or video: listed, never left out silently
+                results[i] = ImageResult(str(item.source), None, Status.SKIPPED, error=item.skipped)
+            else:  # could not be planned (e.g. unreadable folder): it fails alone
+                results[i] = _failed(item.source, item.error or "", time.perf_counter())
+            if progress:
+                progress(results[i])  # type: ignore[arg-type]
         workers = min(self.settings.worker_count, len(todo))
         if workers <= 1:
             for i, src, dst in todo:
@@ -333,7 +365,7 @@ class Anonymiser:
                     if progress:
                         progress(results[i])  # type: ignore[arg-type]
         done = tuple(r for r in results if r is not None)
-        return BatchResult(done, time.perf_counter() - start)
+        return BatchResult(done, time.perf_counter() - start, ignored)
 
 
 def manual_regions(boxes: Sequence[Box], width: int, height: int) -> tuple[Region, ...]:

@@ -41,6 +41,7 @@ def build_report(
         "consent_date": settings.consent_date.isoformat(),
         "summary": summarise(batch),
         "images": [image.as_report() for image in batch.images],
+        "ignored": list(batch.ignored),  # hidden, temporary and system files, left alone
     }
 
 
@@ -48,6 +49,8 @@ def summarise(batch: BatchResult) -> dict[str, Any]:
     return {
         "images": len(batch.images),
         "failed": len(batch.failed),
+        "skipped": len(batch.skipped),
+        "ignored": len(batch.ignored),
         "faces_blurred": sum(i.faces_blurred for i in batch.images),
         "faces_kept": sum(i.faces_kept for i in batch.images),
         "text_blurred": sum(i.texts_blurred for i in batch.images),

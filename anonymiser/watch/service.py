@@ -61,6 +61,7 @@ from anonymiser.watch.layout import (
     make_dirs,
     unique_path,
 )
+from anonymiser.watch.lock import try_lock
 from anonymiser.watch.records import to_record, write_batch_report
 from anonymiser.watch.scanner import Entry, SettleTracker, is_network_fs, walk
 
@@ -205,7 +206,8 @@ class Watcher:
         self._clear_work()
         self._recover_unfinished()
         self._refresh_consent(initial=True)
-        _ = self._anon.face_detector  # load the face model now: fail fast if it is missing
+        self._anon.check_models()  # a missing or altered model stops the watcher now (exit 4)
+        _ = self._anon.face_detector  # load the face model once, before the first file
         year_warning = self._consent_year_warning()
         for warning in self._anon.warnings():
             if warning != year_warning:  # logged once, below
@@ -234,6 +236,12 @@ class Watcher:
             "watching %s (%s, settle %g s)%s",
             self.layout.incoming, mode, self.options.settle, " once" if self.options.once else "",
         )  # fmt: skip
+        if not sys.platform.startswith("linux"):
+            log.info(
+                "no read leases on this system: a file counts as complete once unchanged for "
+                "%g s (--settle; raise it for slow copies)",
+                self.options.settle,
+            )
         try:
             self._loop(observer is not None)
         except KeyboardInterrupt:
@@ -315,12 +323,8 @@ class Watcher:
         return restore
 
     def _lock(self) -> None:
-        import fcntl
-
         fd = os.open(self.layout.lock_file, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not try_lock(fd):
             pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise WatchError(

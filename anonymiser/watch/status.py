@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -11,13 +12,12 @@ from typing import Any
 
 from anonymiser.watch.journal import Journal
 from anonymiser.watch.layout import Layout
+from anonymiser.watch.lock import try_lock, unlock
 from anonymiser.watch.scanner import is_network_fs, walk
 
 
 def status(root: str | Path) -> dict[str, Any]:
     """Queue, counts, last error and whether a watcher is running, read from the journal."""
-    import fcntl
-
     layout = Layout.at(root)
     with Journal(layout.journal, create=False, wal=not is_network_fs(layout.root)) as journal:
         counts = journal.counts()
@@ -27,11 +27,11 @@ def status(root: str | Path) -> dict[str, Any]:
         unreported = len(journal.unreported())
     running = False
     with contextlib.suppress(OSError):
-        fd = os.open(layout.lock_file, os.O_RDONLY)
+        fd = os.open(layout.lock_file, os.O_RDWR if sys.platform == "win32" else os.O_RDONLY)
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            running = True
+            running = not try_lock(fd, shared=True)
+            if not running:
+                unlock(fd)
         finally:
             os.close(fd)
     queue = len(walk(layout.incoming)[0])

@@ -197,7 +197,7 @@ def test_unreadable_or_missing_inputs_fail_alone(tmp_path: Path) -> None:
         "error: locked.jpg: permission denied",
         "error: missing.jpg: file not found",
     ]
-    assert "4 images: 1 ok, 3 failed" in run.stderr
+    assert "4 files: 1 ok, 3 failed" in run.stderr
     assert (tmp_path / "out" / "ok.jpg").is_file() and not (tmp_path / "out" / "lockeddir").exists()
     report = json.loads((tmp_path / "out-report.json").read_text())
     failed = {i["source"] for i in report["images"] if i["status"] == "failed"}

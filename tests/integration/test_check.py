@@ -281,7 +281,7 @@ def test_sample_outputs_pass(tmp_path: Path) -> None:
 
     inputs = tmp_path / "in"
     inputs.mkdir()
-    for name in ("wider_29_Students_Schoolkids_146.jpg", "2009_004587.jpg"):
+    for name in ("solvay-1927-small.jpg", "2009_004587.jpg"):
         shutil.copy(FACES / name, inputs / name)
     batch = Anonymiser(Settings(text="off", workers=1)).process_batch([inputs], tmp_path / "out")
     assert all(r.status is Status.OK for r in batch.images)

@@ -98,7 +98,7 @@ def test_faces_turned_on_their_side_or_upside_down_are_found(face_boxes, turn: i
     from anonymiser.detect.faces import CenterFaceDetector
 
     detector = CenterFaceDetector(threads=2)
-    for name in ("2008_007676.jpg", "wider_29_Students_Schoolkids_146.jpg"):
+    for name in ("2008_007676.jpg", "solvay-1927-small.jpg"):
         rgb = load_rgb(DATA / "faces" / name)
         height, width = rgb.shape[:2]
         found = [d.box for d in detector.detect(np.ascontiguousarray(np.rot90(rgb, turn)), 0.3)]

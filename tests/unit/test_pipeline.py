@@ -14,7 +14,7 @@ from PIL import Image
 from anonymiser import Anonymiser, ExitCode, Settings, SettingsError, Status
 from anonymiser.consent import Pupil
 from anonymiser.identify.names import RosterNameMatcher
-from anonymiser.inputs import PlannedOutput, expand_inputs, plan_outputs
+from anonymiser.inputs import PlannedOutput, expand_inputs, plan_outputs, unsupported_reason
 from anonymiser.report import build_report
 from anonymiser.results import Box, Detection, Kind
 
@@ -153,7 +153,7 @@ def test_unreadable_folder_fails_alone_and_the_rest_run(
     assert failed.status is Status.FAILED and failed.output is None
     assert failed.error == f"{locked}: cannot read folder (Permission denied)"
     assert sorted(seen) == sorted(map(str, results))  # the CLI prints the error from progress
-    assert batch.exit_code == 1 and "2 images: 1 ok, 1 failed" in batch.summary()
+    assert batch.exit_code == 1 and "2 files: 1 ok, 1 failed" in batch.summary()
     report = build_report(batch, Settings())
     assert report["summary"]["failed"] == 1
     entry = next(i for i in report["images"] if i["source"] == str(locked))
@@ -181,17 +181,57 @@ class _NoFindings:
         return []
 
 
-def test_expand_inputs_skips_hidden_names_and_symlinked_folders(tmp_path: Path) -> None:
+def test_expand_inputs_leaves_nothing_out(tmp_path: Path) -> None:
+    """Photos to process; other files skipped with the watcher's wording; hidden, temporary and
+    system files and hidden or linked folders (never entered) ignored, but found."""
     inp = tmp_path / "in"
     files = [_jpeg(inp / "b" / "1.jpg"), _jpeg(inp / "a b.jpg"), _jpeg(inp / "a" / "z.jpg")]
     _jpeg(inp / ".hidden" / "x.jpg")
     _jpeg(inp / ".x.jpg")
     (inp / "notes.txt").write_text("not media")
+    (inp / "party.gif").write_bytes(b"GIF89a")
+    (inp / "Thumbs.db").write_bytes(b"")
     (inp / "link").symlink_to(inp / "b", target_is_directory=True)
-    found = expand_inputs([inp])
-    assert [f.path for f in found] == sorted(files)
-    assert [f.rel for f in found] == [p.relative_to(inp) for p in sorted(files)]
-    assert all(f.error is None for f in found)
+    found = {f.path: f for f in expand_inputs([inp])}
+    assert sorted(p for p, f in found.items() if f.processable) == sorted(files)
+    assert all(found[p].rel == p.relative_to(inp) for p in files)
+    assert found[inp / "notes.txt"].skipped == unsupported_reason(inp / "notes.txt")
+    assert (
+        found[inp / "notes.txt"].skipped == "not a photo or video the anonymiser can process (.txt)"
+    )
+    assert "GIFs are not processed, animated or not" in (found[inp / "party.gif"].skipped or "")
+    ignored = sorted(p.name for p, f in found.items() if f.ignored)
+    assert ignored == [".hidden", ".x.jpg", "Thumbs.db", "link"]
+    assert inp / ".hidden" / "x.jpg" not in found  # a hidden folder is not entered
+    assert all(f.error is None for f in found.values())
+
+
+def test_a_named_file_of_another_kind_is_skipped(tmp_path: Path) -> None:
+    pdf = tmp_path / "newsletter.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    (found,) = expand_inputs([pdf])
+    assert found.skipped == "not a photo or video the anonymiser can process (.pdf)"
+    (missing,) = expand_inputs([tmp_path / "gone.pdf"])  # missing: fails later, on its own
+    assert missing.processable
+
+
+def test_batch_lists_skipped_and_counts_ignored(tmp_path: Path) -> None:
+    inp = tmp_path / "in"
+    photo = _jpeg(inp / "photo.jpg")
+    (inp / "newsletter.pdf").write_bytes(b"%PDF-1.4")
+    (inp / ".DS_Store").write_bytes(b"")
+    anon = Anonymiser(Settings(text="off", workers=1), face_detector=FakeFaces())
+    batch = anon.process_batch([inp], tmp_path / "out")
+    by_name = {Path(r.source).name: r for r in batch.images}
+    assert by_name["photo.jpg"].status is Status.OK and (tmp_path / "out" / photo.name).is_file()
+    assert by_name["newsletter.pdf"].status is Status.SKIPPED
+    assert by_name["newsletter.pdf"].as_report()["reason"].endswith("(.pdf)")
+    assert batch.ignored == (str(inp / ".DS_Store"),)
+    assert batch.exit_code == 1
+    assert "2 files: 1 ok, 0 failed, 1 skipped (not photos or videos), 1 hidden" in batch.summary()
+    assert not (tmp_path / "out" / "newsletter.pdf").exists()
+    only_other = Anonymiser(Settings(text="off", workers=1), face_detector=FakeFaces())
+    assert only_other.process_batch([inp / "newsletter.pdf"], tmp_path / "o2").exit_code == 3
 
 
 def test_output_onto_an_input_fails_only_that_file(tmp_path: Path) -> None:

@@ -32,6 +32,9 @@ class FakeAnonymiser:
     def warnings(self) -> list[str]:
         return []
 
+    def check_models(self) -> None:
+        """No model files: nothing to check."""
+
     def process_file(self, src: Path, dst: Path) -> ImageResult:
         FakeAnonymiser.calls.append(str(src))
         data = Path(src).read_bytes()
