@@ -97,12 +97,9 @@ class Anonymiser:
     @property
     def face_detector(self) -> FaceDetector:
         if self._face_detector is None:
-            from anonymiser.detect.faces import CenterFaceDetector
+            from anonymiser.detect.ensemble import photo_face_detector
 
-            s = self.settings
-            self._face_detector = CenterFaceDetector(
-                s.detect_sizes, s.tile_size, self._threads, rotated=s.turned_faces, device=s.device
-            )
+            self._face_detector = photo_face_detector(self.settings, self._threads)
         return self._face_detector
 
     def _reads_text(self) -> bool:
