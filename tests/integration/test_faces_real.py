@@ -125,6 +125,45 @@ def test_a_group_photo_stored_sideways_is_blurred_whole() -> None:
         assert _covered(turned, sideways), b
 
 
+# Pierre Curie in profile (tests/data/exif/portrait.jpg, public domain; see tests/data/README.md):
+# his nose tip, mouth and eye in the original's pixels.
+PROFILE_POINTS = {"nose": (542, 195), "mouth": (563, 207), "eye": (557, 155)}
+
+
+def _profile_variants() -> list[tuple[str, np.ndarray, float, int]]:
+    """(name, image, scale, left crop) of the profile photo."""
+    import cv2
+
+    rgb = load_rgb(DATA / "exif" / "portrait.jpg")
+    hidden = rgb.copy()
+    hidden[130:172, 520:640] = 90  # eyes and brow hidden (a hand, a cap, another head)
+    small = cv2.resize(rgb, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    canvas = np.full_like(rgb, 128)
+    canvas[: small.shape[0], : small.shape[1]] = small  # face ~20 x 40 px in a larger photo
+    return [
+        ("as taken", rgb, 1.0, 0),
+        ("at the frame edge", np.ascontiguousarray(rgb[:, 530:]), 1.0, 530),
+        ("eyes hidden", hidden, 1.0, 0),
+        ("small", canvas, 0.25, 0),
+    ]
+
+
+def test_a_profile_face_is_not_kept_sharp() -> None:
+    """A sharp nose and mouth in the output is a missed face: every variant of a profile
+    (cut by the frame edge, partly hidden, small) has them changed."""
+    from anonymiser import Anonymiser, Settings
+
+    anon = Anonymiser(Settings(text="off"), threads=2)
+    for name, rgb, scale, left in _profile_variants():
+        safe, _ = anon.process_array(rgb)
+        for part, (x, y) in PROFILE_POINTS.items():
+            cx, cy, r = int((x - left) * scale), int(y * scale), max(1, int(4 * scale))
+            a = rgb[cy - r : cy + r + 1, max(0, cx - r) : cx + r + 1]
+            b = safe[cy - r : cy + r + 1, max(0, cx - r) : cx + r + 1]
+            changed = float(np.any(a != b, axis=2).mean())
+            assert changed > 0.9, f"profile {name}: {part} left sharp ({changed:.0%} changed)"
+
+
 def test_cuda_asked_for_on_a_cpu_machine_gives_the_cpu_outputs(face_detector) -> None:
     """``--device cuda`` where onnxruntime has no CUDA (as in CI): the same faces as the CPU."""
     import onnxruntime

@@ -17,6 +17,7 @@ def test_passes_cover_large_and_small_faces() -> None:
     assert passes[-1].scale == 1.0 and passes[-1].tile == 1024  # small faces at native res, tiled
     small = plan_passes(1024, 768, (640, 1280, 2560), 1024)
     assert small[-1].scale == 2.0  # small images are upscaled for tiny faces
+    assert small[-2].scale == 1.0  # ... and run at native size too (faces the 2x pass misses)
 
 
 def test_tiles_cover_every_pixel_with_overlap() -> None:
