@@ -2,7 +2,7 @@
 #   make demo   install into .venv and anonymise samples/ (outputs, report, review page in demo-out/)
 #   make test   ruff, mypy, the import layers and the tests in .venv-test; then the wheel and sdist are built, the wheel is
 #               installed into a fresh venv and `anonymiser doctor` and a blur run there; then the
-#               accuracy gate if ../shared/data exists
+#               accuracy and names gates if ../shared/data exists
 PYTHON ?= python3
 DEMO_OUT ?= demo-out
 SHARED_DATA ?= ../shared/data
@@ -41,6 +41,9 @@ test: .venv-test/.installed
 	@if [ -d "$(SHARED_DATA)/face_detection" ]; then \
 		.venv-test/bin/python benchmarks/accuracy.py --data $(SHARED_DATA) --gate; \
 	else echo "no $(SHARED_DATA): accuracy gate skipped"; fi
+	@if [ -d "$(SHARED_DATA)/name_text" ]; then \
+		.venv-test/bin/python benchmarks/names.py --data $(SHARED_DATA) --sets name_text --gate --no-write; \
+	else echo "no $(SHARED_DATA): names gate skipped"; fi
 
 clean:
 	rm -rf .venv .venv-test $(DEMO_OUT) .demo-home build dist

@@ -31,6 +31,7 @@ from anonymiser.results import (
     Reason,
     Region,
     Status,
+    TextCue,
 )
 from anonymiser.settings import Device, Media, Method, Purpose, Settings, TextMode
 
@@ -60,6 +61,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "Status",
+    "TextCue",
     "TextMode",
     "UnsupportedMediaError",
     "__version__",

@@ -19,6 +19,7 @@ from anonymiser.results import (
     NameMatch,
     Reason,
     Region,
+    TextVerdict,
 )
 from anonymiser.settings import Media, Purpose, Settings, TextMode
 
@@ -51,10 +52,23 @@ def decide_face(
     return (Action.KEPT if reason is Reason.CONSENT else Action.BLURRED), reason
 
 
+_TEXT_REASONS = {
+    TextVerdict.PUPIL_NAME: Reason.PUPIL_NAME,
+    TextVerdict.PERSONAL_NAME: Reason.PERSONAL_NAME,
+    TextVerdict.DOUBTFUL: Reason.DOUBTFUL_TEXT,
+}
+_TEXT_MATCHED = {TextVerdict.PUPIL_NAME: "name", TextVerdict.PERSONAL_NAME: "name",
+                 TextVerdict.DOUBTFUL: "doubtful"}  # fmt: skip
+
+
 def decide_text(match: NameMatch, settings: Settings) -> tuple[Action, Reason]:
-    """Action and reason for one text line. Names are redacted whatever the consent."""
-    if match.is_name:
-        return Action.BLURRED, Reason.PUPIL_NAME
+    """Action and reason for one text line. Names are redacted whatever the consent.
+
+    Default deny: a line is kept only when it was read confidently and is clearly not a
+    person's name (``TextVerdict.OTHER``), and only in ``--text names`` mode.
+    """
+    if match.verdict in _TEXT_REASONS:
+        return Action.BLURRED, _TEXT_REASONS[match.verdict]
     if settings.text is TextMode.ALL:
         return Action.BLURRED, Reason.ALL_TEXT
     return Action.KEPT, Reason.NOT_A_NAME
@@ -97,8 +111,9 @@ def decide(
                 reason,
                 pupil_id=name.pupil_id,
                 source=det.source,
-                text_matched="name" if name.is_name else "other",
+                text_matched=_TEXT_MATCHED.get(name.verdict, "other"),
                 polygon=det.polygon,
+                cue=name.cue,
             )
         )
     return tuple(regions), needs_review

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -82,6 +82,7 @@ class Anonymiser:
         self._text_detector = text_detector
         self._face_matcher = face_matcher
         self._name_matcher = name_matcher
+        self._text_judge: Any = None
         self._threads = threads or os.cpu_count() or 1
         self._pupils: list[Pupil] | None = None
 
@@ -162,6 +163,24 @@ class Anonymiser:
             self._name_matcher = RosterNameMatcher(self.pupils, self.settings.name_threshold)
         return self._name_matcher
 
+    @property
+    def text_judge(self) -> Any:
+        """Says of each text line: a pupil's name, another person's name, doubtful, or other.
+
+        The default wraps the roster matcher in ``TextJudge`` (default deny for text); an
+        injected ``name_matcher`` other than a ``RosterNameMatcher`` is used as it is.
+        """
+        if self._text_judge is None:
+            from anonymiser.identify.judge import TextJudge
+            from anonymiser.identify.names import RosterNameMatcher
+
+            roster = self.name_matcher
+            if roster is not None and not isinstance(roster, RosterNameMatcher):
+                self._text_judge = roster
+            else:
+                self._text_judge = TextJudge(roster)
+        return self._text_judge
+
     def warnings(self) -> list[str]:
         """Things the user should know before a run (printed by the CLI)."""
         out = []
@@ -201,11 +220,7 @@ class Anonymiser:
             texts = detector.detect(rgb)
             # With --text all every line is blurred anyway; names are still matched so the
             # report and audit journal say which lines named which pupil.
-            name_matcher = self.name_matcher
-            if name_matcher is None:
-                names = [NameMatch(False) for _ in texts]
-            else:
-                names = list(name_matcher.match(texts))
+            names = list(self.text_judge.match(texts))
         regions, needs_review = decide(
             list(zip(faces, matches, strict=True)),
             list(zip(texts, names, strict=True)),

@@ -96,8 +96,10 @@ class Reason(StrEnum):
     TOO_SMALL = "too-small-to-identify"
     NO_CONSENT_LOG = "no-consent-log"
     PUPIL_NAME = "pupil-name"  # text: matches a roster name
+    PERSONAL_NAME = "personal-name"  # text: someone's name, not (recognisably) a roster pupil's
+    DOUBTFUL_TEXT = "doubtful-text"  # text: not read confidently, or may be a misread name
     ALL_TEXT = "all-text"  # text: --text all
-    NOT_A_NAME = "not-a-name"  # text kept: matches no roster name
+    NOT_A_NAME = "not-a-name"  # text kept: read confidently and clearly not a person's name
     ADDED_BY_REVIEWER = "added-by-reviewer"  # manual: a reviewer asked for it to be blurred
 
 
@@ -120,6 +122,7 @@ class Detection:
     landmarks: tuple[tuple[float, float], ...] = ()
     polygon: tuple[tuple[float, float], ...] = ()  # text: the rotated outline
     text: str | None = None  # OCR text; never written to a report
+    alternatives: tuple[str, ...] = ()  # text: other readings of the same line (re-reads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,14 +135,47 @@ class FaceMatch:
     second_distance: float | None = None
 
 
+class TextVerdict(StrEnum):
+    """What a text line is, as far as names go (``NameMatch.verdict``)."""
+
+    PUPIL_NAME = "pupil-name"  # a roster pupil's name
+    PERSONAL_NAME = "personal-name"  # a person's name that is no roster pupil's
+    DOUBTFUL = "doubtful"  # cannot be shown not to be a name
+    OTHER = "other"  # read confidently and clearly not a name
+
+
+class TextCue(StrEnum):
+    """Why a line was judged a name or doubtful. Values appear in reports: keep them stable."""
+
+    ROSTER = "roster"  # matches a roster pupil's name form
+    TITLE = "title"  # "Mrs Okafor", "Dr A. Clarke"
+    NAME_LIST = "name-list"  # first name / surname in the shipped name lists
+    CONTEXT = "context"  # follows "presented to", "Name:", "Well done", "Monitors:" ...
+    LAYOUT = "layout"  # one of a row or column of name labels (pegs, register, whiteboard)
+    LOW_CONFIDENCE = "low-confidence"  # the OCR was not sure what it read
+    UNKNOWN_WORD = "unknown-word"  # a word that is neither a known word nor a known name
+
+
 @dataclass(frozen=True, slots=True)
 class NameMatch:
-    """What name matching said about one text line."""
+    """What name matching said about one text line.
+
+    ``is_name`` means a roster pupil's name; ``verdict`` also covers other people's names and
+    doubtful text (default deny: only ``TextVerdict.OTHER`` may be kept).
+    """
 
     is_name: bool
     pupil_id: str | None = None
     score: float = 0.0
     form: str | None = None  # e.g. "full", "first", "surname"
+    verdict: TextVerdict = TextVerdict.OTHER
+    cue: TextCue | None = None
+
+    def __post_init__(self) -> None:
+        if self.is_name and self.verdict is TextVerdict.OTHER:
+            object.__setattr__(self, "verdict", TextVerdict.PUPIL_NAME)
+            if self.cue is None:
+                object.__setattr__(self, "cue", TextCue.ROSTER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +189,9 @@ class Region:
     reason: Reason
     pupil_id: str | None = None
     source: str = ""
-    text_matched: str | None = None  # "name", "other" for text regions
+    text_matched: str | None = None  # "name", "doubtful", "other" for text regions
     polygon: tuple[tuple[float, float], ...] = ()
+    cue: TextCue | None = None  # text: why it was judged a name or doubtful
 
     @classmethod
     def from_report(cls, d: Mapping[str, Any]) -> Region:
@@ -168,6 +205,7 @@ class Region:
             d.get("pupil_id"),
             d.get("detector", ""),
             d.get("text_matched"),
+            cue=TextCue(d["cue"]) if d.get("cue") else None,
         )
 
     def as_report(self) -> dict[str, Any]:
@@ -181,6 +219,8 @@ class Region:
         }
         if self.kind is Kind.TEXT:
             out["text_matched"] = self.text_matched
+            if self.cue is not None:
+                out["cue"] = str(self.cue)
         if self.source:
             out["detector"] = self.source
         return out
@@ -402,7 +442,8 @@ class BatchResult:
         skipped = f", {len(self.skipped)} skipped (not photos or videos)" if self.skipped else ""
         ignored = f", {len(self.ignored)} hidden or system files ignored" if self.ignored else ""
         return (
-            f"{len(self.images)} files: {ok} ok, {len(self.failed)} failed{skipped}{ignored}; "
+            f"{len(self.images)} file{'' if len(self.images) == 1 else 's'}: {ok} ok, "
+            f"{len(self.failed)} failed{skipped}{ignored}; "
             f"{faces} faces blurred, {kept} kept with consent, {texts} text regions blurred; "
             f"{review} need review; {self.seconds:.1f} s"
         )

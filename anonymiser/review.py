@@ -47,8 +47,10 @@ REASON_TEXT: dict[str, str] = {
     Reason.TOO_SMALL: "too small to identify",
     Reason.NO_CONSENT_LOG: "no consent log given",
     Reason.PUPIL_NAME: "a pupil's name",
+    Reason.PERSONAL_NAME: "a person's name (not a pupil on the roster)",
+    Reason.DOUBTFUL_TEXT: "text that may be a name (not read clearly)",
     Reason.ALL_TEXT: "all text is redacted",
-    Reason.NOT_A_NAME: "not a pupil's name",
+    Reason.NOT_A_NAME: "not a person's name",
     Reason.ADDED_BY_REVIEWER: "added by a reviewer",
 }
 

@@ -29,6 +29,24 @@ from anonymiser.results import Box, Detection, Kind
 from anonymiser.settings import OcrSettings, Settings
 
 DUPLICATE_OVERLAP = 0.5  # intersection / smaller area above which two lines may be one
+# Read again (from the native-resolution photo, with a margin, plain and contrast-stretched)
+# lines the recogniser was less sure of than this, or whose text is less tall than REREAD_PX.
+REREAD_SCORE = 0.9
+REREAD_PX = 24
+REREAD_ACROSS = 0.2  # margin across the line, in line heights
+REREAD_ALONG = 0.3  # margin at each end of the line, in line heights (cut-off letters)
+REREAD_GAIN = 0.02  # a re-read replaces the first reading when it scores this much better
+# Leading words split off a line like "Name:", so they stay legible when the rest is a name.
+LEAD_PHRASES = tuple(
+    tuple(p.split())
+    for p in (
+        "well done|great work|good work|welcome back|welcome|congratulations to|congratulations|"
+        "presented to|awarded to|given to|todays helpers|helpers|star of the week|"
+        "star of the day|my name is|hello|hi|happy birthday|thank you|good luck|dear|by"
+    ).split("|")
+)
+
+
 # Text presence (benchmarks/resolution_budget.py --text): native pixels are read where the
 # whole-image pass's text probability reaches ``OcrSettings.presence``, in windows padded by the
 # marked region's own height plus WINDOW_PAD px and at least WINDOW_MIN px a side, read unresized.
@@ -70,6 +88,56 @@ class RapidOcrDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Text lines in an RGB ``uint8`` array, in that array's pixels."""
+        return self.reread(rgb, self.detect_lines(rgb))
+
+    def reread(self, rgb: np.ndarray, lines: list[Detection]) -> list[Detection]:
+        """Read unsure or small lines again from the full-resolution photo.
+
+        Each chosen line is cropped with a margin (letters the detector cut off come back) at
+        native resolution (lines found by the downscaled whole-image pass were read from the
+        downscaled photo), once plain and once contrast-stretched, turned upright by the
+        direction classifier, and recognised. The best-scoring reading becomes the line's text;
+        the others are kept in ``alternatives`` so that name matching sees every reading.
+        The margin becomes part of the line's outline only when it gained letters.
+        """
+        todo = [i for i, d in enumerate(lines) if _needs_reread(d)]
+        if not todo:
+            return lines
+        if rgb.ndim == 2:
+            rgb = np.stack([rgb] * 3, axis=-1)
+        bgr = np.ascontiguousarray(rgb[:, :, 2::-1])
+        height, width = bgr.shape[:2]
+        from rapidocr.ch_ppocr_rec import TextRecInput
+        from rapidocr.utils.process_img import get_rotate_crop_image
+
+        crops, quads = [], []
+        for i in todo:
+            quad = _grown_quad(np.asarray(lines[i].polygon, np.float64), width, height)
+            crop = get_rotate_crop_image(bgr, quad.astype(np.float32))
+            crops += [crop, _stretched(crop)]
+            quads.append(quad)
+        upright = self._engine._load_cls_model()(crops).img_list
+        found = self._engine._load_rec_model()(TextRecInput(img=list(upright)))
+        out = list(lines)
+        for n, i in enumerate(todo):
+            old = lines[i]
+            readings = [(old.score, old.text or "", False)] + [
+                (float(found.scores[k]), str(found.txts[k]), True) for k in (2 * n, 2 * n + 1)
+            ]
+            readings = [r for r in readings if r[1].strip()]
+            score, text, grown = max(readings, key=lambda r: r[0] - REREAD_GAIN * r[2])
+            others = tuple(dict.fromkeys(t for sc, t, _ in readings if t != text and sc >= 0.5))
+            polygon = old.polygon
+            if grown and old.score < REREAD_SCORE and len(_plain(text)) > len(_plain(old.text)):
+                polygon = tuple((float(x), float(y)) for x, y in quads[n])
+            pts = np.asarray(polygon, np.float64)
+            box = Box.from_xyxy(pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max())
+            out[i] = Detection(Kind.TEXT, box.clipped(width, height), score, old.source,
+                               polygon=polygon, text=text, alternatives=others)  # fmt: skip
+        return out
+
+    def detect_lines(self, rgb: np.ndarray) -> list[Detection]:
+        """Find and read the text lines (whole-image pass and native tiles), one reading each."""
         if rgb.ndim == 2:
             rgb = np.stack([rgb] * 3, axis=-1)
         bgr = np.ascontiguousarray(rgb[:, :, 2::-1])
@@ -139,6 +207,43 @@ class RapidOcrDetector:
         # which is why pyproject pins rapidocr==3.10.0 (its model files are hash-checked too).
         label, score = self._engine._load_cls_model()([crop]).cls_res[0]
         return "180" in str(label) and float(score) > 0.5
+
+
+def _needs_reread(det: Detection) -> bool:
+    if len(det.polygon) != 4:
+        return False
+    pts = np.asarray(det.polygon, np.float64)
+    tall = min(float(np.linalg.norm(pts[3] - pts[0])), float(np.linalg.norm(pts[2] - pts[1])))
+    return bool(det.score < REREAD_SCORE or tall < REREAD_PX)
+
+
+def grow_quad(quad: np.ndarray, along: float, across: float) -> np.ndarray:
+    """A text quad (reading order: top-left, top-right, bottom-right, bottom-left) grown by
+    ``along`` times its height at each end and ``across`` times its height above and below."""
+    p0, p1, p2, p3 = quad
+    va = (p1 - p0) + (p2 - p3)
+    vc = (p3 - p0) + (p2 - p1)
+    h = float(np.linalg.norm(vc)) / 2
+    a = va / max(1e-6, float(np.linalg.norm(va))) * along * h
+    c = vc / max(1e-6, float(np.linalg.norm(vc))) * across * h
+    return np.array([p0 - a - c, p1 + a - c, p2 + a + c, p3 - a + c], quad.dtype)
+
+
+def _grown_quad(quad: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The line's quad with a margin across (REREAD_ACROSS) and along (REREAD_ALONG) it."""
+    grown = grow_quad(quad, REREAD_ALONG, REREAD_ACROSS)
+    grown[:, 0] = grown[:, 0].clip(0, width - 1)
+    grown[:, 1] = grown[:, 1].clip(0, height - 1)
+    return grown
+
+
+def _stretched(crop: np.ndarray) -> np.ndarray:
+    """The crop with its contrast stretched (faint or low-contrast text)."""
+    import cv2
+
+    lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB)
+    lab[:, :, 0] = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(1, 8)).apply(lab[:, :, 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
 
 
 def native_windows(
@@ -255,12 +360,21 @@ def _detection(text: str, pts: np.ndarray, score: float, source: str) -> Detecti
 
 
 def _label_cut(words: Any) -> int | None:
-    """Index of the word that ends a leading label (``Name:``), if the line has one."""
+    """Index of the word that ends a leading label, if the line has one.
+
+    A label is a word ending in ``:`` (``Name: ...``) or a leading phrase from LEAD_PHRASES
+    (``Well done ...``, ``presented to ...``) with more words after it.
+    """
     try:
         texts = [str(w[0]) for w in words]
     except (TypeError, IndexError):
         return None
-    return next((i for i, t in enumerate(texts[:-1]) if t.endswith(":") and len(t) > 1), None)
+    colon = next((i for i, t in enumerate(texts[:-1]) if t.endswith(":") and len(t) > 1), None)
+    if colon is not None:
+        return colon
+    keys = [_plain(t) for t in texts]
+    lead = [len(p) for p in LEAD_PHRASES if len(p) < len(keys) and tuple(keys[: len(p)]) == p]
+    return max(lead) - 1 if lead else None
 
 
 def _split_label(

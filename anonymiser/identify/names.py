@@ -151,6 +151,14 @@ def _forms(pupil: PupilName) -> list[_Form]:
     return out
 
 
+def _everyday(token: str) -> bool:
+    """An everyday English word that is no known name (``Learning``, ``wash``), spelt right."""
+    from anonymiser.identify.lexicon import lookup
+
+    entry = lookup(token)
+    return entry.word and not entry.name
+
+
 def _alpha(text: str) -> str:
     return _NON_LETTER.sub("", fold(text))
 
@@ -229,14 +237,20 @@ class RosterNameMatcher:
     # -- internals ----------------------------------------------------------------------
 
     def _hits(self, tokens: list[str], *, strict_common: bool = True) -> list[_Hit]:
-        keys = [key(t) for t in tokens]
+        # A number ("2026") is no name part, even though OCR confuses 0 with o.
+        keys = [key(t) if sum(c.isdigit() for c in t) * 2 < len(t) else "" for t in tokens]
+        words_ok = [_everyday(t) for t in tokens]
         hits: list[_Hit] = []
         for i in range(len(tokens)):
             if not keys[i]:
                 continue
             for j in range(i + 1, min(len(tokens), i + MAX_WINDOW) + 1):
+                if not keys[j - 1]:
+                    break
                 window = "".join(keys[i:j])
                 for form_key, score in self._candidates(window):
+                    if score < 100.0 and all(words_ok[i:j]):
+                        continue  # correctly spelt everyday words are no misread name
                     for form in self._forms[form_key]:
                         if form.single and j - i > 1 and form.key != window:
                             continue  # a lone name part spans one word, unless exact
