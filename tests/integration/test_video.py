@@ -139,7 +139,10 @@ def test_rotated_phone_video(tmp_path: Path, anon: Anonymiser, checker: object) 
 
 
 @pytest.mark.slow  # loads CenterFace
-@pytest.mark.xfail(reason="regression since the faces ensemble landed: 9 frames keep a 17x33 px edge face (score 0.25) sharp; see issue 14 note", strict=False)
+@pytest.mark.xfail(
+    reason="regression since the faces ensemble landed: 9 frames keep a 17x33 px edge face (score 0.25) sharp; see issue 14 note",
+    strict=False,
+)
 def test_sample_clip_keeps_audio_and_timing(
     tmp_path: Path, anon: Anonymiser, checker: object
 ) -> None:
