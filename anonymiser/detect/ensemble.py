@@ -6,6 +6,10 @@ CenterFace misses, by agreement rather than a plain union (measured in benchmark
 * a CenterFace box at or above the threshold is kept, as before;
 * a CenterFace box below the threshold (down to ``Fusion.primary_low``) is kept when a
   libfacedetection box of at least ``Fusion.agree`` overlaps it: two detectors half-agree;
+* a CenterFace box still unsure after that, and not mostly inside a kept box, gets a second
+  look: CenterFace on a crop around it, enlarged so the box is ``Fusion.recheck_size`` px; it is
+  kept when its score and the crop's add up to ``Fusion.recheck_sum`` (small, blurred and partly
+  hidden faces score higher seen larger; clutter mostly does not);
 * a libfacedetection box that no kept box overlaps is added when it scores at least
   ``Fusion.second_alone`` (its confident faces: profiles and partly hidden faces CenterFace
   scores low or not at all).
@@ -16,6 +20,7 @@ left out after one warning and CenterFace runs alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +40,9 @@ class Fusion:
     pair_score: float = 0.65  # a pair is kept when its two scores add up to this
     second_alone: float = 0.8  # an unpaired libfacedetection box is kept from this score
     vote: bool = False  # a kept pair's box: the score-weighted mean of both (else CenterFace's)
+    recheck_sum: float = 0.55  # an unsure box is kept when its score + its crop's reach this
+    recheck_context: float = 3.0  # the crop: this many times the box's long side
+    recheck_size: float = 64.0  # px: the box's long side in the enlarged crop
 
 
 def _xyxy(dets: list[Detection]) -> np.ndarray:
@@ -99,9 +107,12 @@ def fuse_detectors(
     height: int,
     rule: Fusion = Fusion(),
     source: str = "libfacedetection",
+    recheck: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[Detection]:
     """The ensemble's faces: ``primary`` (CenterFace, run down to ``rule.primary_low``) and
-    ``second`` (libfacedetection boxes ``[x1, y1, x2, y2, score]``), fused by ``rule``."""
+    ``second`` (libfacedetection boxes ``[x1, y1, x2, y2, score]``), fused by ``rule``.
+    ``recheck``: boxes ``[x1, y1, x2, y2]`` -> the score of a second look at each (CenterFace
+    on an enlarged crop); None: no second look."""
     primary = [d for d in primary if d.score >= min(threshold, rule.primary_low)]
     second = second.reshape(-1, 5)
     second = second[second[:, 4] >= rule.second_low]
@@ -117,6 +128,8 @@ def fuse_detectors(
                 pb = np.array(primary[i].box.as_list(), np.float32)
                 pb[2:] += pb[:2]
                 boxes[i] = _box((pb * p + second[j, :4] * s) / (p + s), width, height)
+    if recheck is not None:
+        _recheck(primary, keep, rule, recheck)
     out = [
         Detection(d.kind, b, d.score, d.source, d.landmarks)
         for d, b, k in zip(primary, boxes, keep, strict=True)
@@ -130,6 +143,27 @@ def fuse_detectors(
             if box.w >= 2 and box.h >= 2:
                 out.append(Detection(Kind.FACE, box, float(b[4]), source))
     return out
+
+
+def _recheck(
+    primary: list[Detection],
+    keep: list[bool],
+    rule: Fusion,
+    recheck: Callable[[np.ndarray], np.ndarray],
+) -> None:
+    """Keep the unsure boxes whose second look confirms them (in place, on ``keep``)."""
+    boxes = _xyxy(primary)
+    sure = boxes[np.array(keep, bool)] if any(keep) else np.zeros((0, 4), np.float32)
+    unsure = [i for i, k in enumerate(keep) if not k]
+    if sure.size and unsure:  # a box mostly inside a kept face adds nothing
+        inside = _covered(sure, boxes[unsure]) >= 0.5
+        unsure = [i for i, skip in zip(unsure, inside, strict=True) if not skip]
+    if not unsure:
+        return
+    scores = recheck(boxes[unsure])
+    for i, s in zip(unsure, scores, strict=True):
+        if primary[i].score + float(s) >= rule.recheck_sum:
+            keep[i] = True
 
 
 class EnsembleFaceDetector:
@@ -157,7 +191,17 @@ class EnsembleFaceDetector:
         primary = self.primary.detect(rgb, low, sure=threshold)  # type: ignore[attr-defined]
         sure = self.primary.sure_score(width, height, threshold)  # type: ignore[attr-defined]
         second = self.second.raw(rgb)  # type: ignore[attr-defined]
-        return fuse_detectors(primary, second, sure, width, height, self.rule)
+        rescore = getattr(self.primary, "rescore", None)
+        recheck: Callable[[np.ndarray], np.ndarray] | None = None
+        if rescore is not None:
+            rule = self.rule
+
+            def look(boxes: np.ndarray) -> np.ndarray:
+                scores: np.ndarray = rescore(rgb, boxes, rule.recheck_context, rule.recheck_size)
+                return scores
+
+            recheck = look
+        return fuse_detectors(primary, second, sure, width, height, self.rule, recheck=recheck)
 
 
 def photo_face_detector(settings: Settings, threads: int = 1) -> FaceDetector:

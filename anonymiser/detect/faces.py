@@ -31,6 +31,7 @@ ROTATED_SIZES = (640, 1280)  # long sides of the passes on the photo turned 90, 
 ROTATED_MIN_SCORE = 0.4  # their floor: at 0.3 they added 0.8 false positives per WIDER photo
 VOTE_SCORE = 0.5  # faces this sure count in the orientation vote
 VOTE_MIN, VOTE_RATIO = 2, 1.5  # a turn wins with >= 2 sure faces and >= 1.5x those upright
+RESCORE_FLOOR = 0.05  # decoding floor of ``rescore``'s crops
 _OUTPUTS = ["537", "538", "539", "540"]
 
 
@@ -315,6 +316,44 @@ class CenterFaceDetector:
         boxes, marks = _decode(outputs, threshold)
         keep = _nms(boxes, 0.3)
         return boxes[keep], marks[keep]
+
+    def rescore(
+        self, rgb: np.ndarray, boxes: np.ndarray, context: float = 3.0, size: float = 64.0
+    ) -> np.ndarray:
+        """A second look at unsure faces: per box ``[x1, y1, x2, y2]``, the best score CenterFace
+        gives a face overlapping it (IoU >= 0.3) in a crop of ``context`` times the box's long
+        side around it, resized so that the box's long side is ``size`` px (small, blurred and
+        partly hidden faces score higher seen larger, clutter mostly does not). ~8 ms a box."""
+        height, width = rgb.shape[:2]
+        out = np.zeros(len(boxes), np.float32)
+        for k, b in enumerate(np.asarray(boxes, np.float32).reshape(-1, 4)):
+            side = max(float(b[2] - b[0]), float(b[3] - b[1]), 2.0)
+            cx, cy, half = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, side * context / 2
+            x1, y1 = int(max(0, cx - half)), int(max(0, cy - half))
+            x2, y2 = int(min(width, cx + half)), int(min(height, cy + half))
+            if x2 - x1 < 2 or y2 - y1 < 2:
+                continue
+            f = size / side
+            crop = rgb[y1:y2, x1:x2]
+            image = cv2.resize(
+                crop,
+                (max(8, round(crop.shape[1] * f)), max(8, round(crop.shape[0] * f))),
+                interpolation=cv2.INTER_LINEAR if f > 1 else cv2.INTER_AREA,
+            )
+            found, _ = self._run(np.ascontiguousarray(image), RESCORE_FLOOR)
+            if len(found) == 0:
+                continue
+            cand = np.array([(b[0] - x1) * f, (b[1] - y1) * f, (b[2] - x1) * f, (b[3] - y1) * f])
+            iw = np.clip(np.minimum(cand[2], found[:, 2]) - np.maximum(cand[0], found[:, 0]), 0, None)
+            ih = np.clip(np.minimum(cand[3], found[:, 3]) - np.maximum(cand[1], found[:, 1]), 0, None)
+            inter = iw * ih
+            union = (cand[2] - cand[0]) * (cand[3] - cand[1]) + (found[:, 2] - found[:, 0]) * (
+                found[:, 3] - found[:, 1]
+            )
+            near = inter / np.maximum(union - inter, 1e-9) >= 0.3
+            if near.any():
+                out[k] = float(found[near, 4].max())
+        return out
 
     def _edge_faces(self, rgb: np.ndarray, threshold: float) -> np.ndarray:
         """Faces cut by the frame edge: their centre lies outside the image, where CenterFace
