@@ -40,6 +40,7 @@ class Fusion:
     pair_score: float = 0.65  # a pair is kept when its two scores add up to this
     second_alone: float = 0.8  # an unpaired libfacedetection box is kept from this score
     vote: bool = False  # a kept pair's box: the score-weighted mean of both (else CenterFace's)
+    recheck_low: float = 0.14  # unsure CenterFace boxes from this score get a second look
     recheck_sum: float = 0.55  # an unsure box is kept when its score + its crop's reach this
     recheck_context: float = 3.0  # the crop: this many times the box's long side
     recheck_size: float = 64.0  # px: the box's long side in the enlarged crop
@@ -154,7 +155,7 @@ def _recheck(
     """Keep the unsure boxes whose second look confirms them (in place, on ``keep``)."""
     boxes = _xyxy(primary)
     sure = boxes[np.array(keep, bool)] if any(keep) else np.zeros((0, 4), np.float32)
-    unsure = [i for i, k in enumerate(keep) if not k]
+    unsure = [i for i, k in enumerate(keep) if not k and primary[i].score >= rule.recheck_low]
     if sure.size and unsure:  # a box mostly inside a kept face adds nothing
         inside = _covered(sure, boxes[unsure]) >= 0.5
         unsure = [i for i, skip in zip(unsure, inside, strict=True) if not skip]

@@ -344,8 +344,12 @@ class CenterFaceDetector:
             if len(found) == 0:
                 continue
             cand = np.array([(b[0] - x1) * f, (b[1] - y1) * f, (b[2] - x1) * f, (b[3] - y1) * f])
-            iw = np.clip(np.minimum(cand[2], found[:, 2]) - np.maximum(cand[0], found[:, 0]), 0, None)
-            ih = np.clip(np.minimum(cand[3], found[:, 3]) - np.maximum(cand[1], found[:, 1]), 0, None)
+            iw = np.clip(
+                np.minimum(cand[2], found[:, 2]) - np.maximum(cand[0], found[:, 0]), 0, None
+            )
+            ih = np.clip(
+                np.minimum(cand[3], found[:, 3]) - np.maximum(cand[1], found[:, 1]), 0, None
+            )
             inter = iw * ih
             union = (cand[2] - cand[0]) * (cand[3] - cand[1]) + (found[:, 2] - found[:, 0]) * (
                 found[:, 3] - found[:, 1]

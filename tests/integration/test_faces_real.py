@@ -178,3 +178,19 @@ def test_cuda_asked_for_on_a_cpu_machine_gives_the_cpu_outputs(face_detector) ->
     other = CenterFaceDetector(s.sizes, s.tile, 1, device="cuda").detect(rgb, 0.3)
     assert [d.box for d in other] == [d.box for d in cpu]
     assert [d.score for d in other] == pytest.approx([d.score for d in cpu], abs=1e-4)
+
+
+def test_second_look_scores_a_small_face_higher_than_background(face_detector, face_boxes) -> None:
+    """``rescore`` (the ensemble's second look at unsure boxes): a face shrunk to ~12 px is still
+    a face in an enlarged crop around it; a patch of background of the same size is not."""
+    import cv2
+
+    name = "2008_007676.jpg"
+    rgb = load_rgb(DATA / "faces" / name)
+    x, y, w, h = face_boxes[name][0]
+    f = 12 / max(w, h)
+    small = cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    face = np.array([[x * f, y * f, (x + w) * f, (y + h) * f]], np.float32)
+    background = np.array([[1, 1, 13, 13]], np.float32)  # the top-left corner
+    assert face_detector.rescore(small, face)[0] >= 0.4
+    assert face_detector.rescore(small, background)[0] < 0.2

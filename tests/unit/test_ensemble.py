@@ -127,3 +127,62 @@ def test_second_detector_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(faces, "CenterFaceDetector", lambda *a, **k: "centerface")
     assert ensemble.photo_face_detector(Settings(second_face_detector=False), 1) == "centerface"
+
+
+class _Look:
+    """A stand-in second look: a fixed score per call, recording the boxes it was asked about."""
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+        self.asked: list[np.ndarray] = []
+
+    def __call__(self, boxes: np.ndarray) -> np.ndarray:
+        self.asked.append(boxes)
+        return np.full(len(boxes), self.score, np.float32)
+
+
+def test_unsure_face_confirmed_by_the_second_look_is_kept() -> None:
+    unsure = _det(100, 100, 20, 0.2)
+    look = _Look(0.4)  # 0.2 + 0.4 >= recheck_sum 0.55
+    out = fuse_detectors([unsure], _second(), 0.3, 200, 200, RULE, recheck=look)
+    assert [d.box for d in out] == [unsure.box]
+    assert out[0].score == pytest.approx(0.2)  # its own score: the report shows how sure it was
+
+
+def test_unsure_face_the_second_look_does_not_confirm_is_dropped() -> None:
+    look = _Look(0.3)  # 0.2 + 0.3 < 0.55
+    assert fuse_detectors([_det(100, 100, 20, 0.2)], _second(), 0.3, 200, 200, RULE, look) == []
+    assert fuse_detectors([_det(100, 100, 20, 0.2)], _second(), 0.3, 200, 200, RULE) == []
+
+
+def test_second_look_only_at_unsure_boxes_outside_kept_faces() -> None:
+    sure = _det(10, 10, 60, 0.9)
+    inside = _det(20, 20, 20, 0.2)  # a chin or an eye of the sure face
+    elsewhere = _det(120, 120, 20, 0.15)
+    look = _Look(0.5)
+    out = fuse_detectors([sure, inside, elsewhere], _second(), 0.3, 200, 200, RULE, recheck=look)
+    assert len(look.asked) == 1 and look.asked[0].tolist() == [[120, 120, 140, 140]]
+    assert [d.box for d in out] == [sure.box, elsewhere.box]
+
+
+class _LookingPrimary(_Primary):
+    def __init__(self) -> None:
+        super().__init__()
+        self.looked: list[list[float]] = []
+
+    def rescore(self, rgb: np.ndarray, boxes: np.ndarray, context: float, size: float):
+        self.looked += boxes.tolist()
+        assert (context, size) == (RULE.recheck_context, RULE.recheck_size)
+        return np.full(len(boxes), 0.5, np.float32)
+
+
+class _NoSecond:
+    def raw(self, rgb: np.ndarray) -> np.ndarray:
+        return _second()
+
+
+def test_ensemble_gives_centerface_a_second_look_at_its_unsure_faces() -> None:
+    primary = _LookingPrimary()
+    out = EnsembleFaceDetector(primary, _NoSecond(), RULE).detect(np.zeros((200, 200, 3)), 0.3)
+    assert primary.looked == [[100, 100, 140, 140]]  # the 0.2 box; not the sure 0.9 one
+    assert [d.box for d in out] == [Box(10, 10, 40, 40), Box(100, 100, 40, 40)]
