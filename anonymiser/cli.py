@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import anonymiser
-from anonymiser import AnonymiserError, ConsentError, ExitCode, Settings
+from anonymiser import AnonymiserError, ConsentError, ExitCode, Settings, SettingsError
 
 if TYPE_CHECKING:
     from anonymiser.audit import FileRecord
@@ -84,6 +84,13 @@ def _readable_consent(ctx: click.Context, param: click.Parameter, value: Any) ->
     except OSError as err:
         _fail(ConsentError(f"{path}: cannot read consent log: {err.strerror or err}"))
     return path
+
+
+def _at_least_one(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``--workers N``: N >= 1, else a one-line error (exit 2)."""
+    if value is not None and value < 1:
+        _fail(SettingsError(f"--{param.name} {value}: must be at least 1"))
+    return value
 
 
 def consent_option(
@@ -312,6 +319,13 @@ def blur(
     show_default=True,
     help="A file is processed once its size and time have not changed for SECONDS.",
 )
+@click.option(
+    "--workers",
+    type=int,
+    callback=_at_least_one,
+    help="Files processed at once, each in its own process with its own models "
+    "(default: one per core; 1: in the watcher's process).",
+)
 @click.option("--once", is_flag=True, help="Process what is in incoming/, then exit (for cron).")
 @click.option("--status", "show_status", is_flag=True, help="Show queue, done, failed, last error.")
 @handle_errors
@@ -329,11 +343,12 @@ def watch(
     """Watch ROOT/incoming and put safe copies in ROOT/ready (see docs/watch.md).
 
     Creates ROOT/incoming, ready, review, failed and originals. Runs until stopped with
-    Ctrl-C or SIGTERM (the file in progress is finished first).
+    Ctrl-C or SIGTERM (the files in progress are finished first).
 
     \b
     Example:
       anonymiser watch /srv/photos --consent consent.csv --purpose website
+      anonymiser watch /srv/photos --consent consent.csv --workers 2
       anonymiser watch /srv/photos --status
     """  # fmt: skip
     from anonymiser.watch import Layout, Watcher, WatchOptions, format_status, setup_logging
