@@ -233,7 +233,12 @@ class Watcher:
         threads = self.options.settings.worker_threads(self.workers)
         self._pool = make_pool(self._factory, self.workers, threads)
         self.journal.set_meta("workers", str(self.workers))
-        self._pool.start(self._spec())  # each worker loads the models once, before the first file
+        try:
+            self._pool.start(self._spec())  # each worker loads its models once, before any file
+        except BaseException:
+            self._pool.close(abandon=True)
+            self._pool = None
+            raise
         if self.workers > 1:
             log.info("%d worker processes, %d onnxruntime thread(s) each", self.workers, threads)
         year_warning = self._consent_year_warning()
