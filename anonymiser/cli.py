@@ -130,6 +130,11 @@ def output_option(help: str, *, required: bool = False) -> Callable[[F], F]:
     )
 
 
+def file_option(*decls: str, help: str) -> Callable[[F], F]:
+    """An option naming one file (it need not exist yet)."""
+    return click.option(*decls, type=click.Path(dir_okay=False, path_type=Path), help=help)
+
+
 def json_option(help: str) -> Callable[[F], F]:
     """``--json``: print JSON on stdout instead of lines."""
     return click.option("--json", "as_json", is_flag=True, help=help)
@@ -231,19 +236,13 @@ def main(verbose: int) -> None:
     type=click.IntRange(min=0),
     help="Worker processes (default: one per core).",
 )
-@click.option(
+@file_option(
     "--report",
     "report_path",
-    type=click.Path(dir_okay=False, path_type=Path),
     help="Write the JSON audit report here (default OUTPUT-report.json beside the output folder: "
     "it maps outputs to source file names, so it is kept out of what gets published).",
 )
-@click.option(
-    "--review",
-    "review_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the HTML review page for the Headteacher here.",
-)
+@file_option("--review", "review_path", help="Write the HTML review page for the Headteacher here.")
 @click.option(
     "--verify",
     is_flag=True,
@@ -440,13 +439,11 @@ def audit() -> None:
     """  # fmt: skip
 
 
-def journal_option(func: F) -> F:
-    return click.option(
-        "--journal",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The journal file (default: audit.sqlite next to the embeddings store, "
-        "or in $ANONYMISER_HOME).",
-    )(func)
+journal_option = file_option(
+    "--journal",
+    help="The journal file (default: audit.sqlite next to the embeddings store, "
+    "or in $ANONYMISER_HOME).",
+)
 
 
 def _print_records(records: list[FileRecord], as_json: bool) -> None:
@@ -510,13 +507,11 @@ def audit_file(path: Path, journal: Path | None, as_json: bool) -> None:
 
 
 # -- consent, enrolment, withdrawal ------------------------------------------------------------
-def _store_option(func: F) -> F:
-    return click.option(
-        "--store",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Embeddings store (default $ANONYMISER_HOME/embeddings.sqlite or "
-        "~/.local/share/anonymiser/embeddings.sqlite).",
-    )(func)
+_store_option = file_option(
+    "--store",
+    help="Embeddings store (default $ANONYMISER_HOME/embeddings.sqlite or "
+    "~/.local/share/anonymiser/embeddings.sqlite).",
+)
 
 
 @main.group()
