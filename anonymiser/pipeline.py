@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from anonymiser.video import VideoEngines, process_video
 if TYPE_CHECKING:
     from anonymiser.consent import ConsentLog, Pupil
     from anonymiser.detect import FaceDetector, TextDetector
-    from anonymiser.identify import FaceMatcher, NameMatcher
+    from anonymiser.identify import FaceMatcher, LineJudge, NameMatcher
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Anonymiser:
         self._text_detector = text_detector
         self._face_matcher = face_matcher
         self._name_matcher = name_matcher
-        self._text_judge: Any = None
+        self._text_judge: LineJudge | None = None
         # onnxruntime threads: given, else ``settings.threads``, else every core; a share given
         # (a worker's) holds for the text models too, else they take onnxruntime's default
         self._given = threads
@@ -172,7 +172,7 @@ class Anonymiser:
         return self._name_matcher
 
     @property
-    def text_judge(self) -> Any:
+    def text_judge(self) -> LineJudge:
         """Says of each text line: a pupil's name, another person's name, doubtful, or other.
 
         The default wraps the roster matcher in ``TextJudge`` (default deny for text); an
