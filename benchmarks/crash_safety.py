@@ -31,6 +31,7 @@ import io
 import json
 import os
 import random
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -358,7 +359,13 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts to test, in turn")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "crash_safety.json")
     args = parser.parse_args()
-    runs = [run(args, int(w)) for w in args.workers.split(",")]
+    runs = []
+    for w in args.workers.split(","):
+        cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+        runs.append(run(args, int(w)))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        spent = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+        runs[-1]["cpu_s"] = round(spent, 1)  # workers of a killed watcher are not counted
     for r in runs:
         r["ok"] = r["ok"] and not r["workers_outliving_a_kill"]
     ok = all(r["ok"] for r in runs)
