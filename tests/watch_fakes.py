@@ -5,7 +5,8 @@ Every ``process_file`` call appends ``pid<TAB>source`` to ``$ANONYMISER_TEST_CAL
 shared by all processes, O_APPEND). Contents steer the fake: ``CRASH`` kills its process (as the
 kernel's out-of-memory killer would), ``RAISE`` raises (a bug), ``CORRUPT`` fails the file,
 ``WAIT:name`` waits until a call for a file called ``name`` has started (so two files are only
-done if two workers hold them at once). ``$ANONYMISER_TEST_DELAY`` seconds pass in each call.
+done if two workers hold them at once), ``GATE:name`` until a file ``name`` exists beside the
+calls file. ``$ANONYMISER_TEST_DELAY`` seconds pass in each call.
 """
 
 from __future__ import annotations
@@ -82,6 +83,14 @@ class FakeEngine:
             while not any(s.endswith(name) for _, s in calls(Path(log))):
                 if time.monotonic() > end:
                     return ImageResult(str(src), None, Status.FAILED, error=f"{src}: alone")
+                time.sleep(0.02)
+        gate = re.search(rb"GATE:(\S+)", data)
+        if gate and log:
+            opened = Path(log).parent / gate.group(1).decode()
+            end = time.monotonic() + 20
+            while not opened.exists():
+                if time.monotonic() > end:
+                    return ImageResult(str(src), None, Status.FAILED, error=f"{src}: gate shut")
                 time.sleep(0.02)
         time.sleep(float(os.environ.get(DELAY, "0")))
         sha = getattr(self.consent, "sha256", "none")

@@ -181,13 +181,14 @@ def test_once_finishes_every_file_in_progress(tmp_path: Path, log: Path) -> None
 def test_stop_waits_for_the_files_in_progress(tmp_path: Path, log: Path) -> None:
     root = tmp_path / "root"
     w = watcher(root)
-    drop(root, "a.jpg", b"WAIT:b.jpg")
-    drop(root, "b.jpg", b"WAIT:a.jpg")
+    drop(root, "a.jpg", b"GATE:open")
+    drop(root, "b.jpg", b"GATE:open")
     w.cycle()
-    w.cycle()  # both handed out
+    w.cycle()  # both handed out, held at the gate
     assert len(w._flight) == 2
     assert status(root)["in_progress_files"] == ["incoming/a.jpg", "incoming/b.jpg"]
     w.stop()
+    (tmp_path / "open").touch()
     w.drain()
     w.close()
     assert outputs(root) == ["a.jpg", "b.jpg"]
