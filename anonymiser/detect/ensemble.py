@@ -39,7 +39,7 @@ class Fusion:
     second_alone: float = 0.8  # an unpaired libfacedetection box is kept from this score
     vote: bool = False  # a kept pair's box: the score-weighted mean of both (else CenterFace's)
     recheck_low: float = 0.14  # unsure CenterFace boxes from this score get a second look
-    recheck_sum: float = 0.55  # an unsure box is kept when its score + its crop's reach this
+    recheck_sum: float = 0.5  # an unsure box is kept when its score + its crop's reach this
     recheck_context: float = 3.0  # the crop: this many times the box's long side
     recheck_size: float = 64.0  # px: the box's long side in the enlarged crop
 

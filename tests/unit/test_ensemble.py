@@ -143,14 +143,14 @@ class _Look:
 
 def test_unsure_face_confirmed_by_the_second_look_is_kept() -> None:
     unsure = _det(100, 100, 20, 0.2)
-    look = _Look(0.4)  # 0.2 + 0.4 >= recheck_sum 0.55
+    look = _Look(0.4)  # 0.2 + 0.4 >= recheck_sum 0.5
     out = fuse_detectors([unsure], _second(), 0.3, 200, 200, RULE, recheck=look)
     assert [d.box for d in out] == [unsure.box]
     assert out[0].score == pytest.approx(0.2)  # its own score: the report shows how sure it was
 
 
 def test_unsure_face_the_second_look_does_not_confirm_is_dropped() -> None:
-    look = _Look(0.3)  # 0.2 + 0.3 < 0.55
+    look = _Look(0.25)  # 0.2 + 0.25 < 0.5
     assert fuse_detectors([_det(100, 100, 20, 0.2)], _second(), 0.3, 200, 200, RULE, look) == []
     assert fuse_detectors([_det(100, 100, 20, 0.2)], _second(), 0.3, 200, 200, RULE) == []
 
