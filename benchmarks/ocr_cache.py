@@ -83,7 +83,8 @@ def fill(dataset: str, images: list[str], params: dict[str, Any], threads: int) 
     todo = [i for i in images if cached(dataset, i, params) is None]
     if not todo:
         return
-    fields = {k.removeprefix("ocr_"): v for k, v in params.items()}  # cache tags keep ocr_ keys
+    # Cache tags keep ocr_ keys; "v" is the cache's own version, no detector setting.
+    fields = {k.removeprefix("ocr_"): v for k, v in params.items() if k != "v"}
     detector = RapidOcrDetector(Settings(ocr=OcrSettings(**fields, threads=threads)))
     for image in todo:
         rgb = load_rgb(dataset, image)
