@@ -134,7 +134,7 @@ class Anonymiser:
         if self._text_detector is None:
             from anonymiser.detect.text import RapidOcrDetector
 
-            self._text_detector = RapidOcrDetector(self.settings)
+            self._text_detector = RapidOcrDetector(self.settings, threads=self._threads)
         return self._text_detector
 
     @property

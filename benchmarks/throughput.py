@@ -326,7 +326,9 @@ class _Stages:
         setattr(owner, attr, timed)
 
 
-def _pass_label(self: object, rgb: object, p: object, threshold: object, turn: int = 0) -> str:
+def _pass_label(
+    self: object, rgb: object, p: object, threshold: object, turn: int = 0, *_: object
+) -> str:
     tiled = f", tiles {p.tile}" if p.tile else ""  # type: ignore[attr-defined]
     turned = f", turned {90 * turn}" if turn else ""
     return f"face pass x{p.scale:.2f}{tiled}{turned}"  # type: ignore[attr-defined]
