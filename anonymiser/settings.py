@@ -71,7 +71,7 @@ class OcrSettings:
     text_score: float = 0.3  # keep recognised lines with at least this confidence
     # native windows where the whole-image pass's text probability reaches this (0: every tile)
     presence: float = 0.01
-    threads: int = 0  # onnxruntime threads (0: its default)
+    threads: int = 0  # onnxruntime threads (0: the worker's share of the cores)
 
     def __post_init__(self) -> None:
         for name in ("full_side", "large_side", "tile", "overlap", "threads"):

