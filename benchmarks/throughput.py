@@ -46,6 +46,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's anonymiser, not an installed one
 SOURCES = [
     "samples/solvay-1927.jpg",
     "samples/obama_and_biden.jpg",

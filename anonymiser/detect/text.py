@@ -237,6 +237,11 @@ def _read_finer(
         return False
     if not any(x <= x1 and y <= y1 and x2 <= x + w and y2 <= y + h for x, y, w, h in windows):
         return False
+    # A downscaled pass's box is padded by its own coarse pixels: compare its core (the middle
+    # half across the line, less a quarter of its height at each end).
+    grow = min(x2 - x1, y2 - y1) // 4
+    x1, x2 = (x1 + grow, x2 - grow) if x2 - x1 > 2 * grow else (x1, x2)
+    y1, y2 = (y1 + grow, y2 - grow) if y2 - y1 > 2 * grow else (y1, y2)
     covered = np.zeros((y2 - y1, x2 - x1), bool)
     for d in fine:
         f = d.box
