@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import anonymiser
-from anonymiser import AnonymiserError, ConsentError, ExitCode, Settings
+from anonymiser import AnonymiserError, ConsentError, ExitCode, Settings, SettingsError
 
 if TYPE_CHECKING:
     from anonymiser.audit import FileRecord
@@ -86,26 +86,70 @@ def _readable_consent(ctx: click.Context, param: click.Parameter, value: Any) ->
     return path
 
 
+def _at_least_one(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``--workers N``: N >= 1, else a one-line error (exit 2)."""
+    if value is not None and value < 1:
+        _fail(SettingsError(f"--{param.name} {value}: must be at least 1"))
+    return value
+
+
+def _stacked(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """One decorator applying ``options`` as if written one above the other, in this order."""
+
+    def apply(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 def consent_option(
     help: str = "Consent log CSV. Without it nobody is identified and every face is blurred.",
+    *,
+    required: bool = False,
+    checked: bool = True,
 ) -> Callable[[F], F]:
-    """``--consent CSV`` (optional), with ``help`` for the command using it."""
+    """``--consent CSV``, with ``help`` for the command using it. ``checked``: a log that
+    cannot be read exits 5 before the command runs (``doctor`` reports it instead)."""
     return click.option(
         "--consent",
         "consent_path",
+        required=required,
         type=click.Path(path_type=Path),
-        callback=_readable_consent,
+        callback=_readable_consent if checked else None,
         help=help,
     )
 
 
-required_consent_option = click.option(
-    "--consent",
-    "consent_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    callback=_readable_consent,
-    help="Consent log CSV.",
+required_consent_option = consent_option("Consent log CSV.", required=True)
+
+
+def output_option(help: str, *, required: bool = False) -> Callable[[F], F]:
+    """``-o/--output DIR``: a folder of safe copies (it need not exist yet)."""
+    return click.option(
+        "-o",
+        "--output",
+        "outdir",
+        required=required,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=help,
+    )
+
+
+def file_option(*decls: str, help: str) -> Callable[[F], F]:
+    """An option naming one file (it need not exist yet)."""
+    return click.option(*decls, type=click.Path(dir_okay=False, path_type=Path), help=help)
+
+
+def json_option(help: str) -> Callable[[F], F]:
+    """``--json``: print JSON on stdout instead of lines."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+# ROOT of a watched folder that the watcher has already set up (the review commands).
+root_argument = click.argument(
+    "root", type=click.Path(exists=True, file_okay=False, path_type=Path)
 )
 
 
@@ -130,30 +174,26 @@ config_option = click.option(
 )
 
 
-def settings_options(func: F) -> F:
-    """Options shared by every command that processes media."""
-    options = [
-        config_option,
-        click.option("--purpose", type=click.Choice([p.value for p in anonymiser.Purpose]),
-                     help="Where the photos will be published (default social-media)."),
-        click.option("--media", type=click.Choice([m.value for m in anonymiser.Media]),
-                     help="Consent column family to use (default: images for photos)."),
-        click.option("--method", type=click.Choice([m.value for m in anonymiser.Method]),
-                     help="How faces are redacted (default blur: pixelate then heavy blur)."),
-        click.option("--text", "text", type=click.Choice([t.value for t in anonymiser.TextMode]),
-                     help="names (default): redact text matching a roster name, keep other text "
-                          "(needs --consent for the roster; without it no text is redacted unless "
-                          "you ask for 'all'); all: redact all legible text; off: no OCR."),
-        click.option("--device", type=click.Choice([d.value for d in anonymiser.Device]),
-                     help="Where the detectors run: auto (default: a CUDA GPU when "
-                          "onnxruntime-gpu can use one, else the CPU), cpu, cuda (falls back to "
-                          "the CPU with a warning)."),
-        date_option("Judge consent as on this date (default today)."),
-        consent_option(),
-    ]  # fmt: skip
-    for option in reversed(options):
-        func = option(func)  # type: ignore[assignment,arg-type]
-    return func
+# Options shared by every command that processes media.
+settings_options = _stacked(
+    config_option,
+    click.option("--purpose", type=click.Choice([p.value for p in anonymiser.Purpose]),
+                 help="Where the photos will be published (default social-media)."),
+    click.option("--media", type=click.Choice([m.value for m in anonymiser.Media]),
+                 help="Consent column family to use (default: images for photos)."),
+    click.option("--method", type=click.Choice([m.value for m in anonymiser.Method]),
+                 help="How faces are redacted (default blur: pixelate then heavy blur)."),
+    click.option("--text", "text", type=click.Choice([t.value for t in anonymiser.TextMode]),
+                 help="names (default): redact text matching a roster name, keep other text "
+                      "(needs --consent for the roster; without it no text is redacted unless "
+                      "you ask for 'all'); all: redact all legible text; off: no OCR."),
+    click.option("--device", type=click.Choice([d.value for d in anonymiser.Device]),
+                 help="Where the detectors run: auto (default: a CUDA GPU when "
+                      "onnxruntime-gpu can use one, else the CPU), cpu, cuda (falls back to "
+                      "the CPU with a warning)."),
+    date_option("Judge consent as on this date (default today)."),
+    consent_option(),
+)  # fmt: skip
 
 
 def build_settings(
@@ -193,13 +233,9 @@ def main(verbose: int) -> None:
 @click.argument(
     "inputs", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path)
 )  # not checked here: a missing or unreadable input fails on its own, the rest are processed
-@click.option(
-    "-o",
-    "--output",
-    "outdir",
+@output_option(
+    "Folder for the safe copies (mirrors the input folders). Inputs are never changed.",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the safe copies (mirrors the input folders). Inputs are never changed.",
 )
 @settings_options
 @click.option(
@@ -207,19 +243,13 @@ def main(verbose: int) -> None:
     type=click.IntRange(min=0),
     help="Worker processes (default: one per core).",
 )
-@click.option(
+@file_option(
     "--report",
     "report_path",
-    type=click.Path(dir_okay=False, path_type=Path),
     help="Write the JSON audit report here (default OUTPUT-report.json beside the output folder: "
     "it maps outputs to source file names, so it is kept out of what gets published).",
 )
-@click.option(
-    "--review",
-    "review_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the HTML review page for the Headteacher here.",
-)
+@file_option("--review", "review_path", help="Write the HTML review page for the Headteacher here.")
 @click.option(
     "--verify",
     is_flag=True,
@@ -312,6 +342,13 @@ def blur(
     show_default=True,
     help="A file is processed once its size and time have not changed for SECONDS.",
 )
+@click.option(
+    "--workers",
+    type=int,
+    callback=_at_least_one,
+    help="Files processed at once, each in its own process with its own models "
+    "(default: one per core; 1: in the watcher's process).",
+)
 @click.option("--once", is_flag=True, help="Process what is in incoming/, then exit (for cron).")
 @click.option("--status", "show_status", is_flag=True, help="Show queue, done, failed, last error.")
 @handle_errors
@@ -329,11 +366,12 @@ def watch(
     """Watch ROOT/incoming and put safe copies in ROOT/ready (see docs/watch.md).
 
     Creates ROOT/incoming, ready, review, failed and originals. Runs until stopped with
-    Ctrl-C or SIGTERM (the file in progress is finished first).
+    Ctrl-C or SIGTERM (the files in progress are finished first).
 
     \b
     Example:
       anonymiser watch /srv/photos --consent consent.csv --purpose website
+      anonymiser watch /srv/photos --consent consent.csv --workers 2
       anonymiser watch /srv/photos --status
     """  # fmt: skip
     from anonymiser.watch import Layout, Watcher, WatchOptions, format_status, setup_logging
@@ -416,13 +454,11 @@ def audit() -> None:
     """  # fmt: skip
 
 
-def journal_option(func: F) -> F:
-    return click.option(
-        "--journal",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The journal file (default: audit.sqlite next to the embeddings store, "
-        "or in $ANONYMISER_HOME).",
-    )(func)
+journal_option = file_option(
+    "--journal",
+    help="The journal file (default: audit.sqlite next to the embeddings store, "
+    "or in $ANONYMISER_HOME).",
+)
 
 
 def _print_records(records: list[FileRecord], as_json: bool) -> None:
@@ -446,7 +482,7 @@ def _print_records(records: list[FileRecord], as_json: bool) -> None:
 @audit.command("pupil")
 @click.argument("pupil_id")
 @journal_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
+@json_option("Print JSON records.")
 @handle_errors
 def audit_pupil(pupil_id: str, journal: Path | None, as_json: bool) -> None:
     """List every output in which PUPIL_ID was kept sharp (e.g. to remove after withdrawal).
@@ -465,7 +501,7 @@ def audit_pupil(pupil_id: str, journal: Path | None, as_json: bool) -> None:
 @audit.command("file")
 @click.argument("path", type=click.Path(path_type=Path))
 @journal_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
+@json_option("Print JSON records.")
 @handle_errors
 def audit_file(path: Path, journal: Path | None, as_json: bool) -> None:
     """Show the journal's records for PATH (an input or an output, by path or by content), and
@@ -486,13 +522,11 @@ def audit_file(path: Path, journal: Path | None, as_json: bool) -> None:
 
 
 # -- consent, enrolment, withdrawal ------------------------------------------------------------
-def _store_option(func: F) -> F:
-    return click.option(
-        "--store",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Embeddings store (default $ANONYMISER_HOME/embeddings.sqlite or "
-        "~/.local/share/anonymiser/embeddings.sqlite).",
-    )(func)
+_store_option = file_option(
+    "--store",
+    help="Embeddings store (default $ANONYMISER_HOME/embeddings.sqlite or "
+    "~/.local/share/anonymiser/embeddings.sqlite).",
+)
 
 
 @main.group()
@@ -521,7 +555,7 @@ def consent_validate(csv_path: Path) -> None:
 @click.argument("pupil_id")
 @required_consent_option
 @date_option("Answer as on this date (default today).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 @handle_errors
 def consent_show(
     pupil_id: str, consent_path: Path, on_date: datetime | None, as_json: bool
@@ -666,7 +700,7 @@ def _desk(root: Path, config: Path | None, consent_path: Path | None, journal: P
 
 
 @review.command("serve")
-@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@root_argument
 @settings_options
 @journal_option
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -699,7 +733,7 @@ def review_serve(root: Path, host: str, port: int, behind_proxy: bool, **options
 
 
 @review.command("add-user")
-@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@root_argument
 @click.argument("name")
 @click.option("--role", type=click.Choice(["approver", "viewer"]), default="viewer",
               show_default=True, help="approver: may approve, reject, blur more; viewer: looks.")  # fmt: skip
@@ -723,22 +757,18 @@ def review_add_user(root: Path, name: str, role: str) -> None:
     click.echo(f"{user.name}: {user.role} for {root}", err=True)
 
 
-def _review_item_options(func: F) -> F:
-    options: list[Callable[[F], F]] = [
-        click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path)),
-        config_option,
-        consent_option(help="The watcher's consent log: pupils kept sharp who no longer "
-                       "consent block approval, and withdrawals list take-downs."),
-        journal_option,
-    ]  # fmt: skip
-    for option in reversed(options):
-        func = option(func)
-    return func
+_review_item_options = _stacked(
+    root_argument,
+    config_option,
+    consent_option(help="The watcher's consent log: pupils kept sharp who no longer "
+                   "consent block approval, and withdrawals list take-downs."),
+    journal_option,
+)  # fmt: skip
 
 
 @review.command("list")
 @_review_item_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (take-downs, pending, decided).")
+@json_option("Print JSON (take-downs, pending, decided).")
 @handle_errors
 def review_list(as_json: bool, **options: Any) -> None:
     """List take-downs, the photos waiting for approval (needs review first) and decisions.
@@ -802,23 +832,15 @@ def review_reject(item: str, by: str, reason: str, **options: Any) -> None:
 
 
 @main.command()
-@click.option(
-    "--consent",
-    "consent_path",
-    type=click.Path(path_type=Path),
-    help="Also check this consent log (as `consent validate` does).",
-)
+@consent_option("Also check this consent log (as `consent validate` does).", checked=False)
 @click.option(
     "--watch",
     "watch_root",
     type=click.Path(file_okay=False, path_type=Path),
     help="Also check this watched folder: events or polling, file completeness, free space.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Also check this output folder: free space, and that the embeddings store is not in it.",
+@output_option(
+    "Also check this output folder: free space, and that the embeddings store is not in it."
 )
 @_store_option
 @config_option
@@ -826,7 +848,7 @@ def review_reject(item: str, by: str, reason: str, **options: Any) -> None:
 def doctor(
     consent_path: Path | None,
     watch_root: Path | None,
-    output: Path | None,
+    outdir: Path | None,
     store: Path | None,
     config: Path | None,
 ) -> None:
@@ -845,7 +867,7 @@ def doctor(
     from anonymiser.doctor import diagnose
 
     settings = build_settings(config, store=store)
-    report = diagnose(settings, consent=consent_path, watch_root=watch_root, output=output)
+    report = diagnose(settings, consent=consent_path, watch_root=watch_root, output=outdir)
     click.echo(report.format())
     problems = len(report.problems)
     click.echo("ready" if not problems else f"{problems} problem(s): see above", err=True)

@@ -7,14 +7,14 @@ failure is recorded, and the batch carries on.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,13 +38,13 @@ from anonymiser.results import (
     Region,
     Status,
 )
-from anonymiser.settings import Settings, TextMode
+from anonymiser.settings import Settings, TextMode, available_cores
 from anonymiser.video import VideoEngines, process_video
 
 if TYPE_CHECKING:
     from anonymiser.consent import ConsentLog, Pupil
     from anonymiser.detect import FaceDetector, TextDetector
-    from anonymiser.identify import FaceMatcher, NameMatcher
+    from anonymiser.identify import FaceMatcher, LineJudge, NameMatcher
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,12 @@ class Anonymiser:
         self._text_detector = text_detector
         self._face_matcher = face_matcher
         self._name_matcher = name_matcher
-        self._text_judge: Any = None
-        self._threads = threads or os.cpu_count() or 1
+        self._text_judge: LineJudge | None = None
+        # onnxruntime threads: given, else ``settings.threads``, else every core; a share given
+        # (a worker's) holds for the text models too, else they take onnxruntime's default
+        self._given = threads
+        self._share = threads or self.settings.threads
+        self._threads = self._share or available_cores()
         self._pupils: list[Pupil] | None = None
 
     # -- engines, created on first use ------------------------------------------------------
@@ -134,7 +138,11 @@ class Anonymiser:
         if self._text_detector is None:
             from anonymiser.detect.text import RapidOcrDetector
 
-            self._text_detector = RapidOcrDetector(self.settings, threads=self._threads)
+            settings = self.settings
+            if self._share and not settings.ocr.threads:
+                ocr = dataclasses.replace(settings.ocr, threads=self._share)
+                settings = dataclasses.replace(settings, ocr=ocr)
+            self._text_detector = RapidOcrDetector(settings)
         return self._text_detector
 
     @property
@@ -164,7 +172,7 @@ class Anonymiser:
         return self._name_matcher
 
     @property
-    def text_judge(self) -> Any:
+    def text_judge(self) -> LineJudge:
         """Says of each text line: a pupil's name, another person's name, doubtful, or other.
 
         The default wraps the roster matcher in ``TextJudge`` (default deny for text); an
@@ -346,7 +354,7 @@ class Anonymiser:
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(
                 workers, mp_context=ctx, initializer=_init_worker,
-                initargs=(self.settings, self.consent, max(1, self._threads // workers)),
+                initargs=(self.settings, self.consent, self._pool_threads(workers)),
             ) as pool:  # fmt: skip
                 futures = {pool.submit(_work, src, dst): (i, src) for i, src, dst in todo}
                 for fut in as_completed(futures):
@@ -359,6 +367,12 @@ class Anonymiser:
                         progress(results[i])  # type: ignore[arg-type]
         done = tuple(r for r in results if r is not None)
         return BatchResult(done, time.perf_counter() - start, ignored)
+
+    def _pool_threads(self, workers: int) -> int:
+        """Threads of each pool worker: the ``threads`` given shared out, else the settings'."""
+        if self._given:
+            return max(1, self._given // workers)
+        return self.settings.worker_threads(workers)
 
 
 def manual_regions(boxes: Sequence[Box], width: int, height: int) -> tuple[Region, ...]:

@@ -71,7 +71,7 @@ class OcrSettings:
     text_score: float = 0.3  # keep recognised lines with at least this confidence
     # native windows where the whole-image pass's text probability reaches this (0: every tile)
     presence: float = 0.01
-    threads: int = 0  # onnxruntime threads (0: the worker's share of the cores)
+    threads: int = 0  # onnxruntime threads (0: a worker's share, else onnxruntime's default)
 
     def __post_init__(self) -> None:
         for name in ("full_side", "large_side", "tile", "overlap", "threads"):
@@ -103,6 +103,14 @@ _SECTIONS: dict[str, type[OcrSettings] | type[CheckSettings]] = {
     "ocr": OcrSettings,
     "check": CheckSettings,
 }
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system says, else all)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 def default_store() -> Path:
@@ -144,7 +152,9 @@ class Settings:
     min_match_face_px: int = 56
     # Name matching (rapidfuzz ratio, 0–100); 84 measured on benchmarks/names.py.
     name_threshold: float = 84.0
-    workers: int = 0  # 0 = one per core
+    workers: int = 0  # processes for `blur` and `watch` (0 = one per core)
+    # onnxruntime threads of each process (0: every core for one process; N workers share them)
+    threads: int = 0
     device: Device = Device.AUTO  # where the ONNX models run (detect/device.py)
     jpeg_quality: int = 92
     max_pixels: int = 120_000_000  # decompression-bomb limit
@@ -168,8 +178,9 @@ class Settings:
                 raise SettingsError(f"setting {name}={value!r}: choose one of {choices}") from None
         if not 0.0 < self.face_threshold < 1.0:
             raise SettingsError(f"setting face_threshold={self.face_threshold}: must be in (0, 1)")
-        if self.workers < 0:
-            raise SettingsError(f"setting workers={self.workers}: must be >= 0")
+        for name in ("workers", "threads"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"setting {name}={getattr(self, name)}: must be >= 0")
         if self.video_detect_every < 1:
             raise SettingsError(
                 f"setting video_detect_every={self.video_detect_every}: must be >= 1"
@@ -180,7 +191,12 @@ class Settings:
 
     @property
     def worker_count(self) -> int:
-        return self.workers or (os.cpu_count() or 1)
+        return self.workers or available_cores()
+
+    def worker_threads(self, workers: int) -> int:
+        """The onnxruntime threads of each of ``workers`` processes: ``threads``, else the cores
+        shared out (at least one), so that N workers do not fight over the cores."""
+        return self.threads or max(1, available_cores() // max(1, workers))
 
     @property
     def store_path(self) -> Path:

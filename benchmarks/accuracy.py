@@ -495,7 +495,8 @@ def deface_redactor() -> Redactor:
 def anonymiser_detector(cache: bool = False, ensemble: bool = True) -> Detector:
     """The pipeline's photo face detector: CenterFace with libfacedetection in an ensemble
     (``ensemble=False``: CenterFace alone). ``cache``: raw passes from benchmarks/out/cache."""
-    from anonymiser.detect.ensemble import EnsembleFaceDetector, photo_face_detector
+    from anonymiser.detect.ensemble import EnsembleFaceDetector
+    from anonymiser.detect.factory import DetectorUse, face_detector
     from anonymiser.detect.slimeface import load
     from anonymiser.settings import Settings
 
@@ -507,7 +508,7 @@ def anonymiser_detector(cache: bool = False, ensemble: bool = True) -> Detector:
         second = CachedSlimeFace() if ensemble and load() is not None else None
         det: Any = EnsembleFaceDetector(primary, second) if second is not None else primary
     else:
-        det = photo_face_detector(s, threads=2)
+        det = face_detector(s, DetectorUse.PHOTO, threads=2)
     return lambda rgb: [[*d.box.as_list(), d.score] for d in det.detect(rgb, s.face_threshold)]
 
 

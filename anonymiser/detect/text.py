@@ -70,8 +70,6 @@ class RapidOcrDetector:
         one for large photos), the tile size (0: no native-resolution passes), the overlap, the
         line score, the presence threshold (0: every native tile instead of the windows where
         the whole-image pass saw text) and the threads.
-    threads:
-        onnxruntime threads when ``settings.ocr.threads`` is 0 (0 here too: its default).
 
     Raises
     ------
@@ -81,7 +79,7 @@ class RapidOcrDetector:
 
     name = "rapidocr"
 
-    def __init__(self, settings: Settings | None = None, threads: int = 0) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
         ocr = settings.ocr if settings else OcrSettings()
         self.full_side = ocr.full_side
         self.large_side = ocr.large_side
@@ -90,10 +88,7 @@ class RapidOcrDetector:
         self.text_score = ocr.text_score
         self.presence = ocr.presence
         device = settings.device if settings else "cpu"
-        # ``ocr.threads`` when set, else the caller's share of the cores (a worker's), else
-        # onnxruntime's default (every core: workers side by side would oversubscribe them).
-        threads = ocr.threads or threads
-        self._engine = _load_engine(self.full_side, self.text_score, threads, device)
+        self._engine = _load_engine(self.full_side, self.text_score, ocr.threads, device)
         self._maps = _ProbabilityTap(self._engine)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:

@@ -2,7 +2,7 @@
 
 Backends live in submodules (``faces``: dlib embeddings; ``names``: roster name matching) and are
 imported lazily by the pipeline. Only the protocols the pipeline, video and ``check`` type their
-matchers by are defined here.
+matchers and the text judge by are defined here.
 """
 
 from __future__ import annotations
@@ -23,16 +23,21 @@ class FaceMatcher(Protocol):
         ...
 
 
-class NameMatcher(Protocol):
-    """Says which text lines, and which file or folder names, carry a roster pupil's name."""
+class LineJudge(Protocol):
+    """Says of each text line what it carries (``judge.TextJudge``: a pupil's name, another
+    person's name, doubtful, or other)."""
 
     def match(self, lines: Sequence[Detection]) -> list[NameMatch]:
         """One ``NameMatch`` per text line, in order."""
         ...
+
+
+class NameMatcher(LineJudge, Protocol):
+    """Says which text lines, and which file or folder names, carry a roster pupil's name."""
 
     def contains_name(self, name: str) -> bool:
         """Whether a file or folder name carries a roster name."""
         ...
 
 
-__all__ = ["FaceMatcher", "NameMatcher"]
+__all__ = ["FaceMatcher", "LineJudge", "NameMatcher"]

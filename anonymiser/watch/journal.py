@@ -236,6 +236,10 @@ class Journal:
         """Rows completed (done/failed) whose original has not been moved yet."""
         return self._rows("state IN ('done', 'failed') AND finished = 0")
 
+    def in_progress(self) -> list[Row]:
+        """Rows a worker is processing now (or was, when the watcher was killed)."""
+        return self._rows("state = 'processing'")
+
     def unreported(self) -> list[Row]:
         return self._rows("state IN ('done', 'failed') AND reported = 0")
 

@@ -1,13 +1,15 @@
 """The hot-folder service: watch ``ROOT/incoming``, anonymise each complete file exactly once.
 
 It anonymises through the library (``Anonymiser.process_file``), records through the run's audit
-step (``run.record``) and writes the same report and review page as ``blur``, per batch. One
-``Anonymiser`` lives for the whole process (models load once); it is rebuilt, keeping the loaded
-face detector, when the consent log changes. Per file, in this order, each step committed:
+step (``run.record``) and writes the same report and review page as ``blur``, per batch. Files are
+processed by ``settings.worker_count`` workers (``watch.workers``: in this process for one, else
+one process each), each loading the models once and rebuilding its engine, keeping the loaded
+face detector, when the consent log changes. This process alone writes the journal and moves
+files. Per file, in this order, each step committed:
 
 1. journal ``seen`` (path, size, sha256) -> ``processing`` with the planned output name;
-2. ``process_file`` into ``.anonymiser/work/`` (atomic), then ``os.replace`` into ``ready/`` or
-   ``review/`` -- same file system, so a crash leaves the old state or the new, never half a file;
+2. a worker's ``process_file`` into ``.anonymiser/work/`` (atomic), then ``os.replace`` into
+   ``ready/`` or ``review/`` -- same file system, so a crash leaves the old state or the new;
 3. journal ``done`` (or ``failed`` after writing the ``.txt`` reason) with the original's target;
 4. move the original to ``originals/`` (or ``failed/``); journal ``finished``.
 """
@@ -19,16 +21,17 @@ import hashlib
 import logging
 import logging.handlers
 import os
+import secrets
 import shutil
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any
 
 from anonymiser import (
     AnonymiserError,
@@ -39,7 +42,6 @@ from anonymiser import (
     Status,
 )
 from anonymiser.consent import ConsentLog, Pupil, withdrawals_path
-from anonymiser.detect import FaceDetector
 from anonymiser.errors import SettingsError
 from anonymiser.files import fsync_dir, sha256_file, write_text_atomic
 from anonymiser.identify.names import RosterNameMatcher
@@ -68,39 +70,15 @@ from anonymiser.watch.layout import (
 from anonymiser.watch.lock import try_lock
 from anonymiser.watch.records import to_record, write_batch_report
 from anonymiser.watch.scanner import Entry, SettleTracker, is_network_fs, walk
+from anonymiser.watch.workers import Engine, EngineSpec, Factory, Outcome, Pool, make_pool
 
 log = logging.getLogger("anonymiser.watch")
+
+__all__ = ["Engine", "Factory", "WatchError", "WatchOptions", "Watcher", "default_factory"]
 
 DEFAULT_POLL = 5.0  # seconds between scans when events are unavailable
 SAFETY_RESCAN = 30.0  # full rescan even with events (missed events, renames on some shares)
 TIDY_AGE = 120.0  # empty folders in incoming/ older than this are removed
-
-
-class Engine(Protocol):
-    """What the watcher uses of an ``Anonymiser`` (tests give fakes through the factory)."""
-
-    settings: Settings
-
-    @property
-    def pupils(self) -> list[Pupil]: ...
-
-    @property
-    def face_detector(self) -> FaceDetector: ...
-
-    def warnings(self) -> list[str]: ...
-
-    def check_models(self) -> None: ...
-
-    def process_file(self, src: str | Path, dst: str | Path) -> ImageResult: ...
-
-
-class Factory(Protocol):
-    """Builds the engine for the settings and consent log (None: default deny), keeping what
-    it can of the previous one (the loaded face model)."""
-
-    def __call__(
-        self, settings: Settings, consent: ConsentLog | None, previous: Engine | None
-    ) -> Engine: ...
 
 
 class WatchError(SettingsError):
@@ -173,6 +151,18 @@ def _batch_of(rel: PurePosixPath) -> str:
     return rel.parts[0] if len(rel.parts) > 1 else ""
 
 
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A file handed to a worker, with what it is judged by (the consent log then, not now)."""
+
+    row: Row
+    entry: Entry
+    output: str  # planned, under ready/ or review/
+    staging: Path
+    spec: EngineSpec
+    pupils: tuple[Pupil, ...]  # the roster for the audit journal (the last good one)
+
+
 class Watcher:
     """Watch ``ROOT/incoming`` and anonymise what arrives. ``run()`` blocks until stopped."""
 
@@ -193,6 +183,10 @@ class Watcher:
         self._good_pupils: list[Pupil] = []
         self._names: tuple[tuple[Any, ...], NameFinder | None] = ((), None)  # roster -> matcher
         self._tracker = SettleTracker(options.settle)
+        self.workers = options.settings.worker_count
+        self._pool: Pool | None = None
+        self._generation = 0  # of the engine spec: +1 at every consent (re)load
+        self._flight: dict[int, InFlight] = {}  # journal row -> the file a worker has
         self._journal: Journal | None = None
         self._lock_fd: int | None = None
         self._poll: float | None = options.poll
@@ -236,7 +230,17 @@ class Watcher:
         self._recover_unfinished()
         self._refresh_consent(initial=True)
         self._anon.check_models()  # a missing or altered model stops the watcher now (exit 4)
-        _ = self._anon.face_detector  # load the face model once, before the first file
+        threads = self.options.settings.worker_threads(self.workers)
+        self._pool = make_pool(self._factory, self.workers, threads)
+        self.journal.set_meta("workers", str(self.workers))
+        try:
+            self._pool.start(self._spec())  # each worker loads its models once, before any file
+        except BaseException:
+            self._pool.close(abandon=True)
+            self._pool = None
+            raise
+        if self.workers > 1:
+            log.info("%d worker processes, %d onnxruntime thread(s) each", self.workers, threads)
         year_warning = self._consent_year_warning()
         for warning in self._anon.warnings():
             if warning != year_warning:  # logged once, below
@@ -244,6 +248,10 @@ class Watcher:
         self._warn_consent_year()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close(abandon=bool(self._flight))  # in flight: redone on the next start
+            self._pool = None
+            self._flight.clear()
         if self._journal is not None:
             self._journal.close()
             self._journal = None
@@ -273,14 +281,17 @@ class Watcher:
             )
         try:
             self._loop(observer is not None)
+            self.drain()
         except KeyboardInterrupt:
-            log.warning("aborted; the file in progress will be redone on the next start")
+            log.warning("aborted; the file(s) in progress will be redone on the next start")
             return ExitCode.INTERRUPTED
         finally:
             restore()
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
+            if self._pool is not None:  # workers stopped (killed if busy) before work/ is cleared
+                self._pool.close(abandon=bool(self._flight))
             self._clear_work()
             self.close()
         log.info("stopped: %d done, %d failed in this run", self.done_count, self.failed_count)
@@ -293,7 +304,7 @@ class Watcher:
         while not self._stop.is_set():
             self._wake.clear()
             waiting = self.cycle()
-            if self.options.once and not waiting:
+            if self.options.once and not waiting and not self._flight:
                 break
             if waiting:
                 timeout = max(self.options.settle / 2, 0.1)
@@ -301,6 +312,9 @@ class Watcher:
                     timeout = min(timeout, self._poll)
             else:
                 timeout = SAFETY_RESCAN if events else (self._poll or DEFAULT_POLL)
+            if self._flight:  # a file finishing frees a worker: scan again at once
+                self._complete(self._collect(min(timeout, 1.0)))
+                continue
             self._wake.wait(timeout)
             if not self._stop.is_set():
                 time.sleep(min_gap)  # let a burst of events settle into one scan
@@ -340,7 +354,7 @@ class Watcher:
         def handler(signum: int, frame: Any) -> None:
             if self._stop.is_set():
                 raise KeyboardInterrupt
-            log.info("stopping after the current file (signal again to abort it)")
+            log.info("stopping after the file(s) in progress (signal again to abort them)")
             self.stop()
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -387,11 +401,15 @@ class Watcher:
 
     # -- consent -----------------------------------------------------------------------------
     def _refresh_consent(self, *, initial: bool = False) -> None:
+        """Reload the consent log when it (or its withdrawals file) changed. The engine built
+        here gives the roster, the settings and the warnings; it never loads a model (the
+        workers' engines do the processing, rebuilt from ``_spec`` on the next file)."""
         path = self.options.consent_path
         settings = self.options.settings
         if path is None:
             if self._engine is None:
                 self._engine = self._factory(settings, None, None)
+                self._generation += 1
             return
         fp = consent_fingerprint(path)
         if fp == self._consent_fp and self._engine is not None:
@@ -410,17 +428,22 @@ class Watcher:
             denied = (
                 settings.replace(text=TextMode.ALL) if settings.text is TextMode.NAMES else settings
             )
-            self._engine = self._factory(denied, None, self._engine)
+            self._engine = self._factory(denied, None, None)
             self._consent = None
         else:
             if self._consent_fp is not None:
                 log.info("consent log changed: reloaded (%s)", getattr(consent, "sha256", "")[:12])
-            self._engine = self._factory(settings, consent, self._engine)
+            self._engine = self._factory(settings, consent, None)
             self._consent = consent
             self._good_pupils = list(self._anon.pupils)
             if self._journal is not None:
                 self.journal.set_meta("consent_error", "")
         self._consent_fp = fp
+        self._generation += 1
+
+    def _spec(self) -> EngineSpec:
+        """What the workers build their engines from now."""
+        return EngineSpec(self._generation, self._anon.settings, self._consent)
 
     def _consent_year_warning(self) -> str | None:
         if self._consent is None:
@@ -438,30 +461,64 @@ class Watcher:
 
     # -- one scan ----------------------------------------------------------------------------
     def cycle(self) -> bool:
-        """Scan once and process every settled file. True while files are still settling."""
+        """Scan once and hand every settled file to a worker (waiting for a free one), finishing
+        the files the workers are done with. True while files are settling or in progress."""
+        self._complete(self._collect(0))
         entries, links = walk(self.layout.incoming)
         for link in links:
             if link not in self._warned_links:
                 log.warning("%s: symbolic link ignored (links are never followed)", link)
                 self._warned_links.add(link)
+        busy = {f.entry.path for f in self._flight.values()}
         for e in self._tracker.update(entries):
             if self._stop.is_set():
                 break
             self._tracker.forget(e.path)
-            try:
+            if e.path in busy:
+                continue  # a worker has it
+            while not self.pool.free and not self._stop.is_set():
+                self._complete(self._collect(1.0))
+            if self._stop.is_set():
+                break
+            with self._errors_to_log(e):
                 self.handle(e)
-            except (OSError, AnonymiserError) as err:
-                log.error("%s: %s", e.rel, err)
-                self._stuck.add(e.path)
-            except Exception:  # a bug must not stop the service; the journal allows a redo
-                log.exception("%s: unexpected error", e.rel)
-                self._stuck.add(e.path)
+        self._complete(self._collect(0))
         remaining, _ = walk(self.layout.incoming)
         self.flush_reports(remaining)
         live = [e for e in remaining if e.path not in self._stuck]
         if not live:
             self._tidy()
         return bool(live)
+
+    @contextlib.contextmanager
+    def _errors_to_log(self, e: Entry) -> Iterator[None]:
+        """One file's error is logged and the file left where it is (the journal allows a redo);
+        it never stops the service."""
+        try:
+            yield
+        except (OSError, AnonymiserError) as err:
+            log.error("%s: %s", e.rel, err)
+            self._stuck.add(e.path)
+        except Exception:  # a bug must not stop the service
+            log.exception("%s: unexpected error", e.rel)
+            self._stuck.add(e.path)
+
+    @property
+    def pool(self) -> Pool:
+        assert self._pool is not None, "watcher not started"
+        return self._pool
+
+    def _collect(self, timeout: float) -> list[Outcome]:
+        return self.pool.collect(timeout) if self._flight else []
+
+    def drain(self) -> None:
+        """Finish the files in progress (on stop), then write the reports that are due."""
+        if self._flight:
+            log.info("waiting for %d file(s) in progress", len(self._flight))
+        while self._flight:
+            self._complete(self._collect(1.0))
+        with contextlib.suppress(OSError):
+            self.flush_reports(walk(self.layout.incoming)[0])
 
     def handle(self, e: Entry) -> None:
         """Process one settled file (or finish what a crash interrupted)."""
@@ -510,29 +567,54 @@ class Watcher:
         out = row.output or self._plan_output(row, e.rel)
         self.journal.start(row.id, out)
         log.info("%s: processing", e.rel)
-        staging = layout.work / f"{row.id}{PurePosixPath(out).suffix}"
+        # named per attempt: a worker of a killed watcher can never overwrite the next one's
+        staging = layout.work / f"{row.id}-{secrets.token_hex(4)}{PurePosixPath(out).suffix}"
+        spec = self._spec()
+        self._flight[row.id] = InFlight(row, e, out, staging, spec, tuple(self._pupils()))
         try:
-            result: ImageResult = self._anon.process_file(src, staging)
-            try:
-                st = src.stat(follow_symlinks=False)
-                changed = (st.st_size, st.st_mtime_ns) != (e.size, e.mtime_ns)
-            except FileNotFoundError:
-                changed = True
-            if changed:
-                log.warning(
-                    "%s: changed while it was being processed; will redo when settled", e.rel
-                )
-                self.journal.forget(row.id)
-                return
-            if result.status is not Status.OK:
-                self._fail(row, e, result.error or "processing failed", result)
-                return
-            self._publish(row, e, out, staging, result)
-        finally:
-            staging.unlink(missing_ok=True)
+            self.pool.submit(row.id, src, staging, spec)
+        except BaseException:
+            del self._flight[row.id]
+            raise
 
-    def _publish(self, row: Row, e: Entry, out: str, staging: Path, result: ImageResult) -> None:
+    def _complete(self, outcomes: list[Outcome]) -> None:
+        """Publish (or fail) each file a worker is done with."""
+        for outcome in outcomes:
+            f = self._flight.pop(outcome.key)
+            try:
+                with self._errors_to_log(f.entry):
+                    self._finish(f, outcome)
+            finally:
+                f.staging.unlink(missing_ok=True)
+
+    def _finish(self, f: InFlight, outcome: Outcome) -> None:
+        row, e = f.row, f.entry
+        if outcome.crashed is not None:  # the worker died with it: fail it, the rest go on
+            self._fail(row, e, outcome.crashed, None, f)
+            return
+        if outcome.error is not None:  # process_file raised (a bug): leave it for a redo
+            log.error("%s: unexpected error: %s", e.rel, outcome.error)
+            self._stuck.add(e.path)
+            return
+        result = outcome.result
+        assert result is not None
+        try:
+            st = e.path.stat(follow_symlinks=False)
+            changed = (st.st_size, st.st_mtime_ns) != (e.size, e.mtime_ns)
+        except FileNotFoundError:
+            changed = True
+        if changed:
+            log.warning("%s: changed while it was being processed; will redo when settled", e.rel)
+            self.journal.forget(row.id)
+            return
+        if result.status is not Status.OK:
+            self._fail(row, e, result.error or "processing failed", result, f)
+            return
+        self._publish(f, result)
+
+    def _publish(self, f: InFlight, result: ImageResult) -> None:
         layout = self.layout
+        row, e, out, staging = f.row, f.entry, f.output, f.staging
         area = "review" if result.needs_review else "ready"
         folder = layout.review if result.needs_review else layout.ready
         other = layout.ready if result.needs_review else layout.review
@@ -546,12 +628,12 @@ class Watcher:
         original = unique_path(layout.target(layout.originals, e.rel))
         original_rel = original.relative_to(layout.root).as_posix()
         final_rel = f"{area}/{out}"
-        self._audit(result, e.path, final)
+        self._audit(result, e.path, final, f)
         report = replace(
             result,
             source=f"incoming/{row.rel}",
             output=final_rel,
-            intake=self._intake(original_rel),
+            intake=self._intake(original_rel, f.spec.consent),
         )
         self.journal.done(row.id, out, area, original_rel, to_record(report))
         self.done_count += 1
@@ -562,7 +644,16 @@ class Watcher:
         )  # fmt: skip
         self._move_original(self.journal.get(row.id), e.path)
 
-    def _fail(self, row: Row, e: Entry, error: str, result: ImageResult | None) -> None:
+    def _fail(
+        self,
+        row: Row,
+        e: Entry,
+        error: str,
+        result: ImageResult | None,
+        flight: InFlight | None = None,
+    ) -> None:
+        """Put the original in failed/ with a reason; ``flight``: the file was processed (its
+        consent log, not today's, goes in the record)."""
         layout = self.layout
         target = unique_path(layout.target(layout.failed, e.rel))
         make_dirs(target.parent, layout.failed, SHARED_DIR_MODE)
@@ -572,34 +663,34 @@ class Watcher:
         )
         target_rel = target.relative_to(layout.root).as_posix()
         failed = result or ImageResult(str(e.path), None, Status.FAILED, error=error)
-        if result is not None:
-            self._audit(result, e.path, None)
+        if result is not None and flight is not None:
+            self._audit(result, e.path, None, flight)
         failed = replace(
             failed,
             source=f"incoming/{row.rel}",
             output=None,
             error=error,
-            intake=self._intake(target_rel),
+            intake=self._intake(target_rel, flight.spec.consent if flight else self._consent),
         )
         self.journal.failed(row.id, error, target_rel, to_record(failed))
         self.failed_count += 1
         log.error("%s: FAILED -> %s: %s", e.rel, target_rel, error)
         self._move_original(self.journal.get(row.id), e.path)
 
-    def _intake(self, original: str) -> Intake:
+    def _intake(self, original: str, consent: ConsentLog | None) -> Intake:
         """Where the original went, the consent log judged by, and now."""
-        sha = self._consent.sha256 if self._consent is not None else None
+        sha = consent.sha256 if consent is not None else None
         return Intake(original, sha, datetime.now().isoformat(timespec="seconds"))
 
-    def _audit(self, result: ImageResult, src: Path, final: Path | None) -> None:
+    def _audit(self, result: ImageResult, src: Path, final: Path | None, f: InFlight) -> None:
         """Append to the shared audit journal (``anonymiser.audit``) when it is available."""
         try:
             entry = replace(result, source=str(src), output=str(final) if final else None)
             warning = record(
                 BatchResult((entry,)),
-                self._anon.settings,
-                self._consent,
-                pupils=self._pupils() or None,  # the last good roster while the log is invalid
+                f.spec.settings,
+                f.spec.consent,
+                pupils=list(f.pupils) or None,  # the last good roster while the log is invalid
             )
         except Exception as err:  # the audit journal must never stop the service
             warning = str(err)

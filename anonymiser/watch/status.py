@@ -25,6 +25,8 @@ def status(root: str | Path) -> dict[str, Any]:
         pid = journal.meta("pid")
         consent_error = journal.meta("consent_error") or None
         unreported = len(journal.unreported())
+        in_progress = [f"incoming/{r.rel}" for r in journal.in_progress()]
+        workers = journal.meta("workers")
     running = False
     with contextlib.suppress(OSError):
         fd = os.open(layout.lock_file, os.O_RDWR if sys.platform == "win32" else os.O_RDONLY)
@@ -43,6 +45,8 @@ def status(root: str | Path) -> dict[str, Any]:
         "done": counts["done"],
         "failed": counts["failed"],
         "in_progress": counts["processing"],
+        "in_progress_files": in_progress,  # one per busy worker while running
+        "workers": int(workers) if running and workers and workers.isdigit() else None,
         "reports_pending": unreported,
         "last_error": None
         if last is None
@@ -59,12 +63,17 @@ def status(root: str | Path) -> dict[str, Any]:
 def format_status(info: dict[str, Any]) -> Iterator[str]:
     yield f"watched folder: {info['root']}"
     state = f"running (pid {info['pid']})" if info["running"] else "not running"
+    if info.get("workers"):
+        state += f", {info['workers']} worker(s)"
     yield f"watcher:        {state}"
     yield f"queue:          {info['queue']} file(s) waiting in incoming/"
     yield f"done:           {info['done']}"
     yield f"failed:         {info['failed']}"
     if info["in_progress"]:
-        yield f"in progress:    {info['in_progress']}"
+        running = "" if info["running"] else " (redone when the watcher starts)"
+        yield f"in progress:    {info['in_progress']}{running}"
+        for name in info.get("in_progress_files", []):
+            yield f"                {name}"
     last = info["last_error"]
     if last:
         yield f"last error:     {last['time']} {last['file']}: {last['error']}"

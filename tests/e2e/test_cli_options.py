@@ -147,3 +147,12 @@ def test_device_option(tmp_path: Path, command: str) -> None:
     assert "--device [auto|cpu|cuda]" in help_text
     result = CliRunner().invoke(main, [*args, "--device", "gpu"])
     assert result.exit_code == ExitCode.USAGE, result.output
+
+
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_watch_workers_must_be_at_least_one(tmp_path: Path, value: str) -> None:
+    result = CliRunner().invoke(main, ["watch", str(tmp_path / "root"), "--workers", value])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: --workers {value}: must be at least 1"
+    assert not (tmp_path / "root").exists()  # refused before anything was created
+    assert "--workers" in CliRunner().invoke(main, ["watch", "--help"]).output

@@ -241,6 +241,14 @@ def stream_facts(path: Path) -> dict[str, object]:
         }
 
 
+def _detail(patch: np.ndarray) -> float:
+    """Mean absolute step between neighbouring grey pixels: what a blur takes away."""
+    if patch.shape[0] < 2 or patch.shape[1] < 2:
+        return 0.0
+    grey = patch.mean(axis=2)
+    return float(np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean())
+
+
 def unblurred_faces(
     source: Path,
     output: Path,
@@ -253,8 +261,9 @@ def unblurred_faces(
 
     Runs ``detector`` at a low ``threshold`` on every output frame. A detection is an
     *unblurred face* when the output pixels inside it are still the input's (mean absolute
-    difference below ``min_change`` grey levels: only re-encoding noise), unless it overlaps a box
-    in ``kept`` (frame -> boxes of tracks deliberately kept). Returns (frames checked, detections,
+    difference below ``min_change`` grey levels: only re-encoding noise) and keep at least half of
+    the input's detail (a blurred dark face can differ by less than ``min_change``), unless it
+    overlaps a box in ``kept`` (frame -> boxes of tracks deliberately kept). Returns (frames checked, detections,
     misses as (frame, box, score, change)).
     """
     from anonymiser.video import codec
@@ -280,7 +289,7 @@ def unblurred_faces(
                 pa = a[box.y : box.y2, box.x : box.x2].astype(np.float32)
                 pb = b[box.y : box.y2, box.x : box.x2].astype(np.float32)
                 change = float(np.abs(pa - pb).mean()) if pa.size else 0.0
-                if change < min_change:
+                if change < min_change and _detail(pb) >= 0.5 * _detail(pa):
                     misses.append((n - 1, box.as_list(), round(det.score, 3), round(change, 1)))
     finally:
         ci.close()

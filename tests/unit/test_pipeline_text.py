@@ -94,19 +94,3 @@ def test_off_roster_and_misread_names_are_blurred_with_typed_reasons(tmp_path: P
     for text in ("Okafer", "Pearson", "Elliott", "Taype", "Sports"):
         assert text not in report  # the report never carries OCR'd text
     assert "'cue': 'title'" in report
-
-
-def test_ocr_runs_on_the_workers_share_of_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two workers on two cores: each OCR session gets one thread, not onnxruntime's default
-    of every core (which oversubscribes the machine)."""
-    import anonymiser.detect.text as text
-
-    asked: list[int] = []
-
-    class Recorder:
-        def __init__(self, settings: Settings, threads: int = 0) -> None:
-            asked.append(threads)
-
-    monkeypatch.setattr(text, "RapidOcrDetector", Recorder)
-    Anonymiser(Settings(text="all"), threads=1).text_detector  # noqa: B018
-    assert asked == [1]

@@ -53,6 +53,8 @@ def _reset_calls() -> None:
 
 
 def make_watcher(root: Path, **kw: Any) -> Watcher:
+    """One worker, in this process (the fakes count calls and are patched in place)."""
+    kw["settings"] = kw.get("settings", Settings()).replace(workers=1)
     w = Watcher(WatchOptions(root, settle=0.0, **kw), factory=FakeAnonymiser)
     w.start()
     return w
@@ -266,7 +268,7 @@ def test_audit_journal_gets_no_pupil_names(tmp_path: Path) -> None:
             self.pupils = [Pupil("P1001", "Ayodele", "Bolton")]
 
     root = tmp_path / "root"
-    w = Watcher(WatchOptions(root, settle=0.0), factory=NamedAnonymiser)
+    w = Watcher(WatchOptions(root, Settings(workers=1), settle=0.0), factory=NamedAnonymiser)
     w.start()
     drop(root, "Sports Day/Ayodele Bolton.jpg", b"photo")
     drop(root, "Sports Day/Bolton twins.jpg", b"CORRUPT")
