@@ -24,7 +24,8 @@ consent log, ``--text off``, ``--text all`` and deface, on 12 MP and 24 MP photo
 subprocess with one thread; CPU seconds per stage (decode, every face pass, text detection,
 direction classifier, recognition, name matching, decide, redaction, encode) come from wrapping
 those functions with ``time.process_time``; then the same job with 2 workers on both 12 MP photos
-gives wall seconds per photo on 2 cores. Writes ``benchmarks/results/stages.json``.
+gives wall seconds per photo on 2 cores (``--no-pairs``: not; ``--classes 12mp-a,24mp``: only those
+photos). Writes ``benchmarks/results/stages.json``. The anonymiser measured is this checkout's.
 """
 
 from __future__ import annotations
