@@ -61,16 +61,17 @@ class OcrSettings:
     """
 
     full_side: int = 2000  # long side of the whole-image pass
-    # ... for photos larger than full_side, whose native windows read the small text. 1280
-    # measured (benchmarks/resolution_budget.py --text): 9.9 instead of 16.9 CPU s per 12 MP,
-    # but one name line of 78 (9 name_text_b photos) that reading every tile finds is lost.
-    large_side: int = 2000
+    # ... for photos larger than full_side: there it finds where text is (and reads large
+    # text), native windows read the rest. At 1024 with presence 0.01 the windows hold every
+    # truth line those of a 2000 px pass hold (30 large dev photos, benchmarks/README.md) for
+    # a quarter of that pass's CPU.
+    large_side: int = 1024
     tile: int = 2048  # largest tile side for native-resolution passes (0: none)
     overlap: int = 400  # tile overlap: a line up to this long is whole in some tile
     text_score: float = 0.3  # keep recognised lines with at least this confidence
     # native windows where the whole-image pass's text probability reaches this (0: every tile)
-    presence: float = 0.05
-    threads: int = 0  # onnxruntime threads (0: its default)
+    presence: float = 0.01
+    threads: int = 0  # onnxruntime threads (0: a worker's share, else onnxruntime's default)
 
     def __post_init__(self) -> None:
         for name in ("full_side", "large_side", "tile", "overlap", "threads"):

@@ -113,20 +113,21 @@ class CachedCenterFace(CenterFaceDetector):
         self._long = max(rgb.shape[:2])
         return super().detect(rgb, threshold, sure)
 
-    def _pass(self, rgb, p, threshold, turn=0):
+    def _pass(self, rgb, p, threshold, turn=0, scaled=None):
         pk = f"t{turn}|s{p.scale:.5f}|T{p.tile}|f{int(p.flip)}"
         boxes, marks = self.store.get(
             self._key, pk, pass_kind(p, turn, self._long),
-            lambda: CenterFaceDetector._pass(self, rgb, p, CACHE_THRESHOLD, turn),
+            lambda: CenterFaceDetector._pass(self, rgb, p, CACHE_THRESHOLD, turn, scaled),
         )  # fmt: skip
         keep = boxes[:, 4] > threshold
         return boxes[keep], marks[keep]
 
-    def _edge_faces(self, rgb, threshold):
+    def _edge_faces(self, rgb, threshold, scaled=None):
         pk = f"edge|{self.sizes}"
         boxes, _ = self.store.get(
             self._key, pk, "edge",
-            lambda: (CenterFaceDetector._edge_faces(self, rgb, CACHE_THRESHOLD), np.zeros((0, 10))),
+            lambda: (CenterFaceDetector._edge_faces(self, rgb, CACHE_THRESHOLD, scaled),
+                     np.zeros((0, 10))),
         )  # fmt: skip
         # The cached edge passes hold every detection reaching into the border at the cache
         # threshold; the same filter as the live pass.

@@ -277,6 +277,13 @@ def main() -> None:
         help="lines: the first readings, before re-reading unsure lines",
     )
     ap.add_argument("--cache-version", type=int, default=2)
+    ap.add_argument(
+        "--ocr",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="an OcrSettings field other than the shipped one (own OCR cache)",
+    )
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
@@ -290,7 +297,7 @@ def main() -> None:
         images = sorted(json.loads((DATA / dataset / "truth.json").read_text("utf-8")))
         if args.images:
             images = [i for i in images if i in args.images]
-        params = ocr_cache.params(args.cache_version)
+        params = ocr_cache.params(args.cache_version, args.ocr)
         if not args.cached_only:
             ocr_cache.fill(dataset, images, params, threads=0)
         t = time.process_time()
@@ -311,6 +318,7 @@ def main() -> None:
 
     print_table(results, verbose=args.verbose)
     complete = (not args.images and not args.cached_only and set(args.sets) == set(SETS)
+                and not args.ocr
                 and args.judge == "default" and args.reading == "reread")  # fmt: skip
     if not args.no_write and complete:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

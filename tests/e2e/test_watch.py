@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.watch_fakes import journal_rows
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "faces" / "2008_001322.jpg"
 # 128 px crops, each around one face of the source photo
 CROPS = [(78, 136), (199, 185), (325, 136)]
@@ -100,17 +102,6 @@ def decodes(path: Path) -> tuple[int, int]:
     with Image.open(path) as im:
         im.load()
         return im.size
-
-
-def journal_rows(root: Path) -> dict[str, tuple[str, int, int]]:
-    import sqlite3
-
-    con = sqlite3.connect(root / ".anonymiser" / "journal.sqlite")
-    try:
-        rows = con.execute("SELECT rel, state, attempts, completions FROM files").fetchall()
-    finally:
-        con.close()
-    return {rel: (state, attempts, done) for rel, state, attempts, done in rows}
 
 
 def test_drop_files_and_folders_with_events(

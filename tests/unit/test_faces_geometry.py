@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
 from anonymiser.detect import tile_spans
 from anonymiser.detect.faces import _tiles, fuse, plan_passes
@@ -91,3 +92,39 @@ def test_points_of_a_turned_image_map_back() -> None:
         (y, x), (h, w) = np.argwhere(turned)[0], turned.shape
         xs, ys = _unrotate(np.array([x + 0.5]), np.array([y + 0.5]), turn, w, h)
         assert (float(xs[0]), float(ys[0])) == (40.5, 5.5), turn
+
+
+class _HeatSession:
+    """A stand-in for CenterFace: the input's first channel, at stride 4, is the face heat."""
+
+    def run(self, names: object, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        x = next(iter(feed.values()))
+        heat = x[:, :1, ::4, ::4] / 255.0
+        h, w = heat.shape[2:]
+        zeros = np.zeros((1, 2, h, w), np.float32)
+        return [heat, zeros, zeros, np.zeros((1, 10, h, w), np.float32)]
+
+
+def test_each_scale_is_resized_once_and_the_faces_do_not_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import anonymiser.detect.faces as faces
+
+    monkeypatch.setattr(faces, "_load_session", lambda *a, **k: _HeatSession())
+    rgb = np.zeros((1500, 2000, 3), np.uint8)
+    rgb[300:340, 500:540] = 255  # bright squares: "faces" at every scale
+    rgb[1000:1100, 1500:1600] = 255
+    detector = faces.CenterFaceDetector()
+    made: list[float] = []
+    resized = faces._resized
+
+    def counted(image: np.ndarray, scale: float) -> np.ndarray:
+        made.append(scale)
+        return resized(image, scale)
+
+    monkeypatch.setattr(faces, "_resized", counted)
+    shared = detector.detect(rgb, 0.3)
+    assert len(made) == len(set(made))  # upright, turned and edge passes share their scales
+    monkeypatch.setattr(faces._Scaled, "__call__", lambda self, scale: resized(self.rgb, scale))
+    fresh = detector.detect(rgb, 0.3)
+    assert shared and [d.box for d in shared] == [d.box for d in fresh]

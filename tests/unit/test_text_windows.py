@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from anonymiser.detect.text import WINDOW_MIN, _tiles, native_windows
+from anonymiser.detect.text import WINDOW_MIN, _read_finer, _tiles, native_windows
+from anonymiser.results import Box, Detection, Kind
 from anonymiser.settings import OcrSettings
 
 TILE, OVERLAP = OcrSettings().tile, OcrSettings().overlap
@@ -62,3 +63,19 @@ def test_a_large_text_area_is_cut_into_tiles() -> None:
     poster = [(100, 100, 3500, 2600)]
     windows = native_windows(_map(4000, 3000, poster), 4000, 3000)
     assert all(w <= TILE and h <= TILE for *_, w, h in windows)
+
+
+def _line(x: float, y: float, w: float, h: float, text: str = "Amelia Hughes") -> Detection:
+    return Detection(Kind.TEXT, Box(x, y, w, h), 0.9, "rapidocr", text=text)
+
+
+def test_native_readings_replace_a_coarse_line_only_where_they_cover_it() -> None:
+    window = [(1000, 1000, 640, 320)]
+    coarse = _line(1100, 1100, 300, 40, "Arnelia Hugles")  # read at a quarter of its size
+    native = [_line(1098, 1099, 150, 42, "Amelia"), _line(1252, 1100, 150, 41, "Hughes")]
+    assert _read_finer(coarse, native, window)
+    # Half of it read natively: the coarse reading stays (nothing is left unread).
+    assert not _read_finer(coarse, native[:1], window)
+    # The native pass did not hold the whole line: it stays.
+    assert not _read_finer(_line(900, 1100, 300, 40), native, window)
+    assert not _read_finer(coarse, [], window)

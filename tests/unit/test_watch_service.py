@@ -16,6 +16,7 @@ from anonymiser.consent import Pupil
 from anonymiser.settings import TextMode
 from anonymiser.watch import Watcher, WatchOptions, format_status, status
 from anonymiser.watch.journal import Journal
+from tests.watch_fakes import drop
 
 
 class FakeAnonymiser:
@@ -58,13 +59,6 @@ def make_watcher(root: Path, **kw: Any) -> Watcher:
     w = Watcher(WatchOptions(root, settle=0.0, **kw), factory=FakeAnonymiser)
     w.start()
     return w
-
-
-def drop(root: Path, rel: str, data: bytes) -> Path:
-    p = root / "incoming" / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data)
-    return p
 
 
 def settle(w: Watcher) -> None:

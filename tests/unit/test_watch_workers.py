@@ -15,7 +15,8 @@ from anonymiser import Settings
 from anonymiser.settings import available_cores
 from anonymiser.watch import Watcher, WatchOptions, format_status, status
 from anonymiser.watch.workers import ProcessPool
-from tests.watch_fakes import CALLS, FakeEngine, FakeLog, calls
+from tests.watch_fakes import CALLS, FakeEngine, FakeLog, calls, drop
+from tests.watch_fakes import journal_rows as rows
 
 
 @pytest.fixture
@@ -23,13 +24,6 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "calls.txt"
     monkeypatch.setenv(CALLS, str(path))  # the workers inherit it when spawned
     return path
-
-
-def drop(root: Path, rel: str, data: bytes) -> Path:
-    p = root / "incoming" / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data)
-    return p
 
 
 def watcher(root: Path, workers: int = 2, **kw: Any) -> Watcher:
@@ -46,15 +40,6 @@ def until_idle(w: Watcher) -> None:
             return
         w._complete(w._collect(0.5))
     raise AssertionError("the watcher never went idle")
-
-
-def rows(root: Path) -> dict[str, tuple[str, int, int]]:
-    con = sqlite3.connect(root / ".anonymiser" / "journal.sqlite")
-    try:
-        got = con.execute("SELECT rel, state, attempts, completions FROM files").fetchall()
-    finally:
-        con.close()
-    return {rel: (state, attempts, done) for rel, state, attempts, done in got}
 
 
 def outputs(root: Path) -> list[str]:
