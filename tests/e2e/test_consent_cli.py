@@ -63,9 +63,3 @@ def test_commands_have_help() -> None:
     for args in (["consent", "validate"], ["consent", "show"], ["enrol"], ["withdraw"]):
         result = CliRunner().invoke(main, [*args, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output
-
-
-def test_watch_offers_no_workers_option_it_would_ignore(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["watch", str(tmp_path), "--workers", "2", "--once"])
-    assert result.exit_code == 2 and "--workers" in result.output
-    assert "--workers" in CliRunner().invoke(main, ["blur", "--help"]).output

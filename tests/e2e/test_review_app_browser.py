@@ -94,6 +94,13 @@ def shot(driver: Any, tmp_path: Path, name: str) -> Path:
     return path
 
 
+def left_login(driver: Any) -> None:
+    """Wait for the answer to the login form (a click or key press returns before it)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 10).until(lambda d: not d.current_url.endswith("/login"))
+
+
 def log_in(driver: Any, base: str, name: str = "head") -> None:
     from selenium.webdriver.common.by import By
 
@@ -102,6 +109,7 @@ def log_in(driver: Any, base: str, name: str = "head") -> None:
     driver.find_element(By.NAME, "username").send_keys(name)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    left_login(driver)
     assert driver.current_url == base + "/"
 
 
@@ -137,14 +145,19 @@ def test_log_in_approve_and_reject(
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg a.marker")) == 2
     shot(browser, tmp_path, "2-item")
     browser.find_element(By.ID, "approve").click()
+    # the notice is on the page the POST answers with: waiting for it waits for the approval
+    assert "Approved ready/nobody.jpg" in browser.find_element(By.CSS_SELECTOR, ".notice.ok").text
     assert (folder.root / "approved" / "nobody.jpg").read_bytes() == (
         folder.root / "ready" / "nobody.jpg"
     ).read_bytes()
-    assert "Approved ready/nobody.jpg" in browser.find_element(By.CSS_SELECTOR, ".notice.ok").text
 
     open_item(browser, "ready/Sports Day/kept.jpg")
     browser.find_element(By.ID, "reason").send_keys("a name on the school bag")
     browser.find_element(By.CSS_SELECTOR, "form.reject button").click()
+    assert (
+        "Rejected ready/Sports Day/kept.jpg"
+        in browser.find_element(By.CSS_SELECTOR, ".notice.ok").text
+    )
     assert (folder.root / "rejected" / "Sports Day" / "kept.jpg").is_file()
     assert not (folder.root / "ready" / "Sports Day" / "kept.jpg").exists()
     shot(browser, tmp_path, "3-after-reject")
@@ -233,6 +246,7 @@ def test_keyboard_only_approve(served: tuple[Folder, str], browser: Any, tmp_pat
 
     browser.get(base + "/login")
     press("head", Keys.TAB, PASSWORD, Keys.ENTER)  # the name field has the focus
+    left_login(browser)
     assert browser.current_url == base + "/"
     tab_to(lambda el: el.text == "review/Sports Day/amb.jpg")
     press(Keys.ENTER)
