@@ -38,6 +38,23 @@ def tiles(width: int, height: int, largest: int, overlap: int) -> list[tuple[int
     ]
 
 
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` with every box in ``b`` (both ``[x1, y1, x2, y2, ...]``)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    iw = np.clip(
+        np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None
+    )
+    ih = np.clip(
+        np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None
+    )
+    inter = iw * ih
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    iou: np.ndarray = inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
+    return iou
+
+
 class TextDetector(Protocol):
     """Finds text lines with their text (``Detection.kind == Kind.TEXT``)."""
 

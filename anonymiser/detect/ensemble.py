@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from anonymiser.detect import box_iou
 from anonymiser.results import Box, Detection, Kind
 
 
@@ -48,23 +49,6 @@ def _xyxy(dets: list[Detection]) -> np.ndarray:
     return np.array([[d.box.x, d.box.y, d.box.x2, d.box.y2] for d in dets], np.float32).reshape(
         -1, 4
     )
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` with every box in ``b`` (both ``[x1, y1, x2, y2, ...]``)."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    iw = np.clip(
-        np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None
-    )
-    ih = np.clip(
-        np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None
-    )
-    inter = iw * ih
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    iou: np.ndarray = inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
-    return iou
 
 
 def _covered(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -118,7 +102,7 @@ def fuse_detectors(
     keep = [d.score >= threshold for d in primary]
     boxes = [d.box for d in primary]
     paired = np.zeros(len(second), bool)
-    for i, j in _pairs(_iou(_xyxy(primary), second), rule.pair_iou):
+    for i, j in _pairs(box_iou(_xyxy(primary), second), rule.pair_iou):
         paired[j] = True
         p, s = primary[i].score, float(second[j, 4])
         if p + s >= rule.pair_score:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from anonymiser.detect import tiles
+from anonymiser.detect import box_iou, tiles
 from anonymiser.models import resolve_model
 from anonymiser.results import Box, Detection, Kind
 
@@ -357,18 +357,8 @@ class CenterFaceDetector:
             found, _ = self._run(np.ascontiguousarray(image), RESCORE_FLOOR)
             if len(found) == 0:
                 continue
-            cand = np.array([(b[0] - x1) * f, (b[1] - y1) * f, (b[2] - x1) * f, (b[3] - y1) * f])
-            iw = np.clip(
-                np.minimum(cand[2], found[:, 2]) - np.maximum(cand[0], found[:, 0]), 0, None
-            )
-            ih = np.clip(
-                np.minimum(cand[3], found[:, 3]) - np.maximum(cand[1], found[:, 1]), 0, None
-            )
-            inter = iw * ih
-            union = (cand[2] - cand[0]) * (cand[3] - cand[1]) + (found[:, 2] - found[:, 0]) * (
-                found[:, 3] - found[:, 1]
-            )
-            near = inter / np.maximum(union - inter, 1e-9) >= 0.3
+            cand = np.array([[(b[0] - x1) * f, (b[1] - y1) * f, (b[2] - x1) * f, (b[3] - y1) * f]])
+            near = box_iou(cand, found)[0] >= 0.3
             if near.any():
                 out[k] = float(found[near, 4].max())
         return out
