@@ -126,33 +126,47 @@ def _error_text(err: BaseException) -> str:
     return f"internal error: {type(err).__name__}: {err}"
 
 
+class _Current:
+    """A worker's engine: built from the first ``EngineSpec``, rebuilt (keeping what the factory
+    keeps of the previous one) when a spec of another generation comes; ``threads`` (0: the
+    spec's own) onnxruntime threads."""
+
+    def __init__(self, factory: Factory, threads: int = 0) -> None:
+        self._factory, self._threads = factory, threads
+        self._engine: Engine | None = None
+        self._generation = -1
+
+    def get(self, spec: EngineSpec | None) -> Engine:
+        """The engine for ``spec`` (None: the current one, which must exist)."""
+        if spec is not None and (self._engine is None or spec.generation != self._generation):
+            settings = (
+                spec.settings.replace(threads=self._threads) if self._threads else spec.settings
+            )
+            self._engine = self._factory(settings, spec.consent, self._engine)
+            self._generation = spec.generation
+        assert self._engine is not None, "a worker's first job carries its engine spec"
+        return self._engine
+
+
 class InlinePool:
     """One worker, in the watcher's process: ``submit`` processes the file at once."""
 
     size = 1
 
     def __init__(self, factory: Factory) -> None:
-        self._factory = factory
-        self._engine: Engine | None = None
-        self._generation = -1
+        self._engine = _Current(factory)
         self._done: list[Outcome] = []
 
     @property
     def free(self) -> int:
         return 0 if self._done else 1
 
-    def _build(self, spec: EngineSpec) -> Engine:
-        if self._engine is None or spec.generation != self._generation:
-            self._engine = self._factory(spec.settings, spec.consent, self._engine)
-            self._generation = spec.generation
-        return self._engine
-
     def start(self, spec: EngineSpec) -> None:
-        _ = self._build(spec).face_detector  # load the face model once, before the first file
+        _ = self._engine.get(spec).face_detector  # load the face model once, before the first file
 
     def submit(self, key: int, src: Path, dst: Path, spec: EngineSpec) -> None:
         try:
-            result = self._build(spec).process_file(src, dst)
+            result = self._engine.get(spec).process_file(src, dst)
         except Exception as err:  # a bug: the watcher logs it and leaves the file for a redo
             log.debug("%s: process_file raised", src, exc_info=True)
             self._done.append(Outcome(key, 0, error=_error_text(err)))
@@ -366,8 +380,7 @@ def serve(
     logger.handlers = [logging.handlers.QueueHandler(_PipeQueue(conn, lock))]  # type: ignore[arg-type]
     logger.setLevel(level)
     logger.propagate = False
-    engine: Engine | None = None
-    generation = -1
+    current = _Current(factory, threads)
     while True:
         try:
             msg = conn.recv()
@@ -375,14 +388,9 @@ def serve(
             return  # the watcher has gone
         if msg is None:
             return
-        spec = msg if isinstance(msg, EngineSpec) else msg.spec
         reply: object
         try:
-            if spec is not None and (engine is None or spec.generation != generation):
-                settings = spec.settings.replace(threads=threads)
-                engine = factory(settings, spec.consent, engine)
-                generation = spec.generation
-            assert engine is not None, "a worker's first job carries its engine spec"
+            engine = current.get(msg if isinstance(msg, EngineSpec) else msg.spec)
             if isinstance(msg, EngineSpec):
                 _ = engine.face_detector  # load the face model now, not on the first file
                 reply = "ready"
