@@ -58,6 +58,7 @@ WINDOW_MIN = 128
 # than 2000 px: the same truth lines inside windows, 12 % fewer window pixels than uncapped).
 WINDOW_GROW = 128
 FINER_COVER = 0.8  # a whole-image line this covered by native lines is replaced by them
+UNREAD_RUN = 0.5  # ... except its uncovered parts this many line heights long (a letter or more)
 
 
 class RapidOcrDetector:
@@ -167,7 +168,11 @@ class RapidOcrDetector:
                 for x, y, w, h in windows:
                     crop = np.ascontiguousarray(bgr[y : y + h, x : x + w])
                     fine += self._run(crop, x, y, native, native=True)
-                found = [d for d in found if not _read_finer(d, fine, windows)] + fine
+                kept = []
+                for d in found:
+                    rest = _read_finer(d, fine, windows)
+                    kept += [d] if rest is None else rest
+                found = kept + fine
         finally:
             self._engine.max_side_len = self.full_side
         return _merge(found, width, height)
@@ -221,30 +226,55 @@ class RapidOcrDetector:
 
 def _read_finer(
     coarse: Detection, fine: list[Detection], windows: list[tuple[int, int, int, int]]
-) -> bool:
-    """A downscaled pass's line that a native window held whole and whose box native lines
-    cover (>= FINER_COVER): the native readings replace it (a garbled small-scale reading of
-    a line read well at full size would only be blurred as doubtful text). Anything else the
-    native pass did not read stays."""
+) -> list[Detection] | None:
+    """What stays of a downscaled pass's line once native readings replace it.
+
+    ``None`` (it stays whole) unless a native window held it whole and native lines cover its
+    box (>= FINER_COVER): a garbled small-scale reading of a line read well at full size would
+    only be blurred as doubtful text. Then the parts of it that no native line covers, at least
+    UNREAD_RUN line heights long (room for a letter), stay as lines of their own with the coarse
+    reading (default deny: what the native pass did not read is judged as the coarse pass read
+    it); ``[]`` when the native lines cover it all.
+    """
     b = coarse.box
     x1, y1, x2, y2 = int(b.x), int(b.y), int(np.ceil(b.x + b.w)), int(np.ceil(b.y + b.h))
     if x2 <= x1 or y2 <= y1:
-        return False
+        return None
     if not any(x <= x1 and y <= y1 and x2 <= x + w and y2 <= y + h for x, y, w, h in windows):
-        return False
+        return None
     # A downscaled pass's box is padded by its own coarse pixels: compare its core (the middle
     # half across the line, less a quarter of its height at each end).
     grow = min(x2 - x1, y2 - y1) // 4
-    x1, x2 = (x1 + grow, x2 - grow) if x2 - x1 > 2 * grow else (x1, x2)
-    y1, y2 = (y1 + grow, y2 - grow) if y2 - y1 > 2 * grow else (y1, y2)
-    covered = np.zeros((y2 - y1, x2 - x1), bool)
+    cx1, cx2 = (x1 + grow, x2 - grow) if x2 - x1 > 2 * grow else (x1, x2)
+    cy1, cy2 = (y1 + grow, y2 - grow) if y2 - y1 > 2 * grow else (y1, y2)
+    covered = np.zeros((cy2 - cy1, cx2 - cx1), bool)
     for d in fine:
         f = d.box
-        fx1, fy1 = max(x1, int(f.x)), max(y1, int(f.y))
-        fx2, fy2 = min(x2, int(np.ceil(f.x + f.w))), min(y2, int(np.ceil(f.y + f.h)))
+        fx1, fy1 = max(cx1, int(f.x)), max(cy1, int(f.y))
+        fx2, fy2 = min(cx2, int(np.ceil(f.x + f.w))), min(cy2, int(np.ceil(f.y + f.h)))
         if fx2 > fx1 and fy2 > fy1:
-            covered[fy1 - y1 : fy2 - y1, fx1 - x1 : fx2 - x1] = True
-    return bool(covered.mean() >= FINER_COVER)
+            covered[fy1 - cy1 : fy2 - cy1, fx1 - cx1 : fx2 - cx1] = True
+    if covered.mean() < FINER_COVER:
+        return None
+    along_x = x2 - x1 >= y2 - y1  # the line runs along its box's long side
+    read = covered.mean(axis=0 if along_x else 1) >= 0.5
+    lo, hi = (x1, x2) if along_x else (y1, y2)
+    start = cx1 if along_x else cy1
+    rest = []
+    for a, z in _runs(~read):
+        a, z = start + a, start + z
+        a, z = (lo if a == start else a), (hi if z == start + len(read) else z)  # to the ends
+        if z - a >= UNREAD_RUN * min(x2 - x1, y2 - y1):
+            px1, py1, px2, py2 = (a, y1, z, y2) if along_x else (x1, a, x2, z)
+            corners = np.array([(px1, py1), (px2, py1), (px2, py2), (px1, py2)], np.float64)
+            rest.append(_detection(coarse.text or "", corners, coarse.score, coarse.source))
+    return rest
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """The ``[start, end)`` runs of True in a 1-D boolean array."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def _bgr(rgb: np.ndarray) -> np.ndarray:

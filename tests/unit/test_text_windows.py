@@ -73,9 +73,30 @@ def test_native_readings_replace_a_coarse_line_only_where_they_cover_it() -> Non
     window = [(1000, 1000, 640, 320)]
     coarse = _line(1100, 1100, 300, 40, "Arnelia Hugles")  # read at a quarter of its size
     native = [_line(1098, 1099, 150, 42, "Amelia"), _line(1252, 1100, 150, 41, "Hughes")]
-    assert _read_finer(coarse, native, window)
+    assert _read_finer(coarse, native, window) == []  # replaced whole
     # Half of it read natively: the coarse reading stays (nothing is left unread).
-    assert not _read_finer(coarse, native[:1], window)
+    assert _read_finer(coarse, native[:1], window) is None
     # The native pass did not hold the whole line: it stays.
-    assert not _read_finer(_line(900, 1100, 300, 40), native, window)
-    assert not _read_finer(coarse, [], window)
+    assert _read_finer(_line(900, 1100, 300, 40), native, window) is None
+    assert _read_finer(coarse, [], window) is None
+
+
+def test_what_native_readings_leave_unread_of_a_coarse_line_stays() -> None:
+    """Default deny: a coarse line mostly read natively keeps its unread part, with the coarse
+    reading, so a surname the native pass missed is still judged (and blurred as a name)."""
+    window = [(1000, 1000, 1200, 320)]
+    coarse = _line(1100, 1100, 500, 40, "Amelia Hughes-Smith")
+    native = [_line(1095, 1099, 420, 42, "Amelia Hughes")]  # the last 80 px not read natively
+    rest = _read_finer(coarse, native, window)
+    assert rest is not None and len(rest) == 1
+    (part,) = rest
+    assert part.text == "Amelia Hughes-Smith" and len(part.polygon) == 4
+    assert (part.box.x, part.box.x + part.box.w) == (1515, 1600)  # to the coarse line's end
+    assert (part.box.y, part.box.h) == (1100, 40)
+    # A gap narrower than half a line height (between two words) is not a part of its own.
+    gap = [_line(1095, 1099, 250, 42, "Amelia"), _line(1360, 1100, 245, 41, "Hughes-Smith")]
+    assert _read_finer(coarse, gap, window) == []
+    # A vertical line: the parts run down it.
+    tall = _line(1100, 1000, 40, 300, "Amelia Hughes")
+    down = _read_finer(tall, [_line(1099, 1000, 42, 240, "Amelia Hug")], [(1000, 900, 320, 640)])
+    assert down is not None and [(d.box.y, d.box.y + d.box.h) for d in down] == [(1240, 1300)]
