@@ -20,11 +20,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy as A
+from int8 import INT8, session_loader
 
 from anonymiser.detect import faces as F
 
 OUT = Path(__file__).resolve().parent / "out"
-INT8 = OUT / "int8" / "centerface_int8.onnx"
 HYBRID = {"on": True}
 _init, _run, _pass, _edge = (
     F.CenterFaceDetector.__init__,
@@ -34,18 +34,9 @@ _init, _run, _pass, _edge = (
 )
 
 
-def _session(path: Path) -> object:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-
-
 def init(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
     _init(self, *args, **kwargs)
-    self._fp32, self._int8, self._coarse = self._session, _session(INT8), False
+    self._fp32, self._int8, self._coarse = self._session, session_loader(INT8)(), False
 
 
 def run(self, rgb, threshold, flip=False):  # type: ignore[no-untyped-def]

@@ -34,6 +34,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from accuracy import DEFAULT_DATA, load_rgb
 
+from anonymiser.detect.faces import _nms as faces_nms
+
 LOW = 0.05
 SETS = "wider_val_b,wider_val_simpleaicv,dlib_pascal_voc"
 
@@ -48,11 +50,10 @@ def _session(model: Path):
 
 
 def _nms(boxes: np.ndarray, iou: float = 0.4) -> np.ndarray:
-    if not len(boxes):
-        return boxes.reshape(0, 5)
-    xywh = np.column_stack([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]])
-    keep = cv2.dnn.NMSBoxes(xywh.tolist(), boxes[:, 4].tolist(), LOW, iou)
-    return boxes[np.array(keep, int).reshape(-1)]
+    """``[x1, y1, x2, y2, score]`` boxes above LOW after the shipped detector's NMS."""
+    boxes = boxes.reshape(-1, 5)
+    boxes = boxes[boxes[:, 4] > LOW]
+    return boxes[faces_nms(boxes, iou)]
 
 
 class MNet025:
