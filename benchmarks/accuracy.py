@@ -10,9 +10,10 @@ dlib_pascal_voc: recall at IoU >= 0.3 (dlib boxes are tight inner-face boxes).
 image; small faces stay small inside a 12 MP photo) and 2x upscaled (four WIDER images): recall
 with the plan the detector uses for camera-size photos.
 Camera sets (``camera_sets``; not with ``--fast``): all 46 wider_val_b photos packed the same way
-into 4096x3072 frames, at native size (6 frames, 1,477 faces) and 2x (29 frames), scored like
-any face set (subsets, sizes, coverage, FP per frame): the large-photo plan on a crowd set large
-enough to tell a real change from the noise of where tile borders fall.
+into 4096x3072 frames, at native size (6 frames, 1,477 faces), 2x (29 frames) and at native size
+with three photos in four turned 90/180/270 degrees (6 frames), scored like any face set
+(subsets, sizes, coverage, FP per frame): the large-photo plan on a crowd set large enough to
+tell a real change from the noise of where tile borders fall.
 Turned: the WIDER (hard) and dlib photos turned 90, 180 and 270 degrees (people lying down or
 upside down, photos stored sideways without an orientation tag).
 Residual check: every anonymised output of the dev sets is re-scanned by independent detectors
@@ -74,6 +75,12 @@ FLOORS = {
     "wider_val_b_12mp_2x/hard_size_16-64": 0.87,  # 0.889 (869/978)
     "wider_val_b_12mp_2x/covered_16px": 0.935,  # 0.950 (1361/1433)
     "wider_val_b_12mp_2x/fp_per_photo": 31.0,  # 28.1
+    "wider_val_b_12mp_turned/easy": 0.855,  # 0.873 (179/205)
+    "wider_val_b_12mp_turned/medium": 0.77,  # 0.786 (512/651)
+    "wider_val_b_12mp_turned/hard": 0.555,  # 0.572 (825/1442)
+    "wider_val_b_12mp_turned/hard_size_16-64": 0.625,  # 0.642 (541/843)
+    "wider_val_b_12mp_turned/covered_16px": 0.735,  # 0.751 (675/899)
+    "wider_val_b_12mp_turned/fp_per_photo": 62.0,  # 56.3
 }
 
 Detector = Callable[[np.ndarray], list[list[float]]]  # -> [[x, y, w, h, score], ...]
@@ -114,6 +121,15 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def turn_boxes(gt: np.ndarray, width: int, height: int, turn: int) -> np.ndarray:
+    """Boxes ``[x, y, w, h]`` of a ``width`` x ``height`` photo, in ``np.rot90(photo, turn)``."""
+    g = gt.copy()
+    for _ in range(turn % 4):  # anticlockwise, as np.rot90
+        g = np.stack([g[:, 1], width - g[:, 0] - g[:, 2], g[:, 3], g[:, 2]], axis=1)
+        width, height = height, width
+    return g
+
+
 def eval_turned(detect: Detector, data: Path) -> dict:
     """Recall on the WIDER (hard, IoU 0.5) and dlib (IoU 0.3) photos turned 90, 180 and 270
     degrees: people lying down or upside down, photos stored sideways without a tag."""
@@ -134,10 +150,7 @@ def eval_turned(detect: Detector, data: Path) -> dict:
             for turn in (1, 2, 3):
                 turned = np.ascontiguousarray(np.rot90(rgb, turn))
                 det = np.array(detect(turned), float).reshape(-1, 5)[:, :4]
-                g, (h, w) = gt.copy(), rgb.shape[:2]
-                for _ in range(turn):  # turn the truth with the photo (anticlockwise)
-                    g = np.stack([g[:, 1], w - g[:, 0] - g[:, 2], g[:, 3], g[:, 2]], axis=1)
-                    h, w = w, h
+                g = turn_boxes(gt, *rgb.shape[1::-1], turn)
                 found += int(matched(g, det, iou).sum())
                 total += len(g)
         out[key] = found / total
@@ -146,9 +159,10 @@ def eval_turned(detect: Detector, data: Path) -> dict:
 
 
 def _mosaic(
-    items: list[tuple[Path, np.ndarray]], scale: int, seed: int
+    items: list[tuple[Path, np.ndarray]], scale: int, seed: int, turns: list[int] | None = None
 ) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
-    """Shelf-pack photos (scaled by ``scale``) into a grey, slightly noisy 12 MP frame.
+    """Shelf-pack photos (scaled by ``scale``, each turned ``turns[i]`` x 90 degrees when given)
+    into a grey, slightly noisy 12 MP frame.
 
     Returns the frame and, per photo that fitted, its index and its boxes in frame pixels."""
     rng = np.random.default_rng(seed)
@@ -164,13 +178,17 @@ def _mosaic(
                     (rgb.shape[1] * scale, rgb.shape[0] * scale), Image.BICUBIC
                 )
             )
+        boxes = gt * scale
+        if turns and turns[i] % 4:
+            boxes = turn_boxes(boxes, rgb.shape[1], rgb.shape[0], turns[i])
+            rgb = np.ascontiguousarray(np.rot90(rgb, turns[i]))
         h, w = rgb.shape[:2]
         if x + w > width:
             x, y, shelf = 0, y + shelf + 16, 0
         if y + h > height:
             break
         frame[y : y + h, x : x + w] = rgb
-        placed.append((i, gt * scale + np.array([x, y, 0, 0])))
+        placed.append((i, boxes + np.array([x, y, 0, 0])))
         x, shelf = x + w + 16, max(shelf, h)
     return frame, placed
 
@@ -182,7 +200,9 @@ CAMERA_SOURCE = "wider_val_b"
 def camera_sets(data: Path, root: Path = CAMERA_SETS) -> list[Path]:
     """``wider_val_b`` as camera-size photos: every photo shelf-packed (``_mosaic``) into
     4096x3072 frames at native size (``wider_val_b_12mp``: its small faces stay small in a
-    12 MP photo) and 2x upscaled (``wider_val_b_12mp_2x``), written once under ``root`` as
+    12 MP photo), 2x upscaled (``wider_val_b_12mp_2x``) and at native size with every photo
+    but each fourth turned 90, 180 or 270 degrees (``wider_val_b_12mp_turned``: people lying
+    down or upside down inside an upright camera photo), written once under ``root`` as
     face sets of their own (``faces.json``, ``wider_attributes.json`` per frame), so
     ``eval_sets`` scores them like any other set, with the plan used for camera photos."""
     source = data / "face_detection" / CAMERA_SOURCE
@@ -190,7 +210,8 @@ def camera_sets(data: Path, root: Path = CAMERA_SETS) -> list[Path]:
     attrs = json.loads((source / "wider_attributes.json").read_text())
     names = sorted(faces)
     out = []
-    for scale, suffix in ((1, "12mp"), (2, "12mp_2x")):
+    for scale, suffix, turned in ((1, "12mp", False), (2, "12mp_2x", False),
+                                  (1, "12mp_turned", True)):  # fmt: skip
         folder = root / f"{CAMERA_SOURCE}_{suffix}"
         out.append(folder)
         if (folder / "faces.json").is_file():
@@ -199,9 +220,12 @@ def camera_sets(data: Path, root: Path = CAMERA_SETS) -> list[Path]:
         frame_faces: dict[str, list[list[float]]] = {}
         frame_attrs: dict[str, dict[str, list[int]]] = {}
         todo = [(source / n, np.array(faces[n], float).reshape(-1, 4)) for n in names]
+        turns = [j % 4 for j in range(len(todo))] if turned else None
         used = 0
         while used < len(todo):
-            frame, placed = _mosaic(todo[used:], scale, seed=len(frame_faces) + scale)
+            frame, placed = _mosaic(
+                todo[used:], scale, len(frame_faces) + scale, turns and turns[used:]
+            )
             if not placed:
                 raise ValueError(f"{todo[used][0]}: larger than a {MOSAIC} frame at {scale}x")
             name = f"frame_{len(frame_faces):02d}.png"

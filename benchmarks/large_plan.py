@@ -14,12 +14,15 @@ patching it in a subprocess of their own:
 * ``edge-merged``: the whole-image upright passes (640 and 1280 px) run on the edge passes'
   mirrored-border copy, so the edge passes need no runs of their own; boxes centred in the
   border are the edge candidates; ``edge-merged-aligned``: the same with the border rounded up to
-  CenterFace's 32 px stride.
+  CenterFace's 32 px stride;
+* ``turned-640``: the passes on the photo turned 90, 180 and 270 degrees at a long side of 640 px
+  only (not also 1280: ``faces.ROTATED_SIZES``).
 
-Per variant: found faces per subset, coverage and FP per frame on ``wider_val_b_12mp`` and
-``wider_val_b_12mp_2x`` (``accuracy.camera_sets``), the mosaics' counts, and the face detector's
-CPU seconds per 12 MP frame (one thread; the same frames for every variant, run one after
-another). Writes ``benchmarks/results/large_plan.json``.
+Per variant: found faces per subset, coverage and FP per frame on the camera sets
+(``accuracy.camera_sets``: native, 2x, and native with most photos turned), the mosaics'
+counts, and the face detector's CPU seconds per 12 MP frame (one thread; the same frames for
+every variant, run one after another). Writes ``benchmarks/results/large_plan.json``
+(``--json``: elsewhere).
 """
 
 from __future__ import annotations
@@ -93,6 +96,12 @@ def _edge_merged(aligned: bool) -> None:
     cls._pass, cls._edge_faces = one_pass, border_faces  # type: ignore[method-assign]
 
 
+def _turned_sizes(sizes: tuple[int, ...]) -> None:
+    from anonymiser.detect import faces
+
+    faces.ROTATED_SIZES = sizes
+
+
 VARIANTS = {
     "base": lambda: None,
     "overlap-96": lambda: _overlap(96),
@@ -101,6 +110,7 @@ VARIANTS = {
     "slime-1792": lambda: _slime(1792),
     "edge-merged": lambda: _edge_merged(False),
     "edge-merged-aligned": lambda: _edge_merged(True),
+    "turned-640": lambda: _turned_sizes((640,)),
 }
 
 
@@ -152,6 +162,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=A.DEFAULT_DATA)
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--json", type=Path, default=RESULTS)
     ap.add_argument("--one", help=argparse.SUPPRESS)  # a single variant, in this process
     args = ap.parse_args()
     if args.one:
@@ -168,7 +179,7 @@ def main() -> int:
         )  # fmt: skip
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"{variant}: done", file=sys.stderr)
-    RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
+    args.json.write_text(json.dumps(rows, indent=2) + "\n")
     print(table(rows))
     return 0
 
